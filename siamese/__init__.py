@@ -1,0 +1,1 @@
+"""sigverify: the Siamese signature network, its preprocessing, training and evaluation."""

@@ -1,0 +1,146 @@
+"""SignatureModel: the one small interface the rest of sigverify uses to talk to the network."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from siamese.errors import ModelError
+from siamese.preprocess import (
+    CANVAS_HEIGHT,
+    CANVAS_WIDTH,
+    DEFAULT_MAX_PIXELS,
+    ImageSource,
+    preprocess,
+)
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+SHIPPED_MODEL = WEIGHTS_DIR / "siamese_signature.keras"
+DEFAULT_THRESHOLD = 0.5
+EMBED_BATCH = 64
+
+
+def card_path_for(model_path: Path) -> Path:
+    """The model card (JSON) that sits beside a ``.keras`` file."""
+    return model_path.with_suffix(".json")
+
+
+def file_sha256(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+class SignatureModel:
+    """The twin and the head behind ``embed`` and ``score``.
+
+    ``version`` is the sha256 of the weights file and is stamped on every stored embedding;
+    ``threshold`` is the calibrated decision threshold from the model card.
+    """
+
+    def __init__(self, siamese: Any, version: str, card: dict[str, Any] | None = None) -> None:
+        import tensorflow as tf
+
+        self.keras_model = siamese
+        self.twin = siamese.get_layer("twin")
+        self.head = siamese.get_layer("head")
+        kernel, bias = self.head.get_layer("similarity").get_weights()
+        self._head_kernel = np.asarray(kernel, dtype=np.float32)[:, 0]
+        self._head_bias = float(np.asarray(bias)[0])
+        self.version = version
+        self.card: dict[str, Any] = dict(card or {})
+        self.threshold = float(self.card.get("threshold", DEFAULT_THRESHOLD))
+        self.embedding_dim = int(self._head_kernel.shape[0])
+        twin = self.twin
+        spec = tf.TensorSpec([None, CANVAS_HEIGHT, CANVAS_WIDTH, 1], tf.float32)
+        self._embed_fn = tf.function(lambda batch: twin(batch, training=False),
+                                     input_signature=[spec], autograph=False)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> SignatureModel:
+        """Load a saved model (default: the shipped weights) with ``safe_mode=True``.
+
+        Raises:
+            ModelError: the file is missing or is not a sigverify model.
+        """
+        import keras
+
+        import siamese.layers  # noqa: F401  (registers the custom layers)
+
+        model_path = Path(path) if path is not None else SHIPPED_MODEL
+        if not model_path.is_file():
+            raise ModelError(f"model file not found: {model_path}")
+        try:
+            siamese_model = keras.models.load_model(model_path, safe_mode=True, compile=False)
+            siamese_model.get_layer("twin")
+            siamese_model.get_layer("head")
+        except (OSError, ValueError, KeyError) as error:
+            raise ModelError(f"cannot load model {model_path}: {error}") from None
+        card_file = card_path_for(model_path)
+        card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        return cls(siamese_model, file_sha256(model_path), card)
+
+    @classmethod
+    def untrained(cls, seed: int = 0) -> SignatureModel:
+        """A randomly initialised model with the shipped architecture (for tests and development)."""
+        import keras
+
+        from siamese.network import build_head, build_siamese, build_twin
+
+        keras.utils.set_random_seed(seed)
+        siamese_model = build_siamese(build_twin(), build_head())
+        return cls(siamese_model, f"untrained-{seed}", {"threshold": DEFAULT_THRESHOLD})
+
+    def embed(
+        self, images: Sequence[ImageSource], max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> np.ndarray:
+        """Embed raw images (paths, bytes, PIL images or pixel arrays) as ``(n, 256)`` unit vectors.
+
+        Raises:
+            ImageError: one of the images is unusable (see ``siamese.preprocess``).
+        """
+        batch = [preprocess(image, max_pixels=max_pixels) for image in images]
+        if not batch:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        return self.embed_preprocessed(np.stack(batch))
+
+    def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
+        """Embed already preprocessed canvases ``(n, H, W, 1)`` in batches of 64."""
+        batch = np.asarray(batch, dtype=np.float32)
+        if batch.ndim == 3:
+            batch = batch[..., None]
+        parts = [
+            self._embed_fn(batch[start : start + EMBED_BATCH]).numpy()
+            for start in range(0, len(batch), EMBED_BATCH)
+        ]
+        if not parts:
+            return np.zeros((0, self.embedding_dim), dtype=np.float32)
+        return np.concatenate(parts).astype(np.float32)
+
+    def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Head similarity in [0, 1] of row i of ``a`` with row i of ``b`` (rows broadcast)."""
+        first = np.atleast_2d(np.asarray(a, dtype=np.float32))
+        second = np.atleast_2d(np.asarray(b, dtype=np.float32))
+        logits = np.abs(first - second) @ self._head_kernel + self._head_bias
+        return _sigmoid(logits)
+
+    def score_matrix(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Head similarity of every row of ``a`` with every row of ``b``: shape ``(len(a), len(b))``."""
+        first = np.atleast_2d(np.asarray(a, dtype=np.float32))
+        second = np.atleast_2d(np.asarray(b, dtype=np.float32))
+        logits = np.abs(first[:, None, :] - second[None, :, :]) @ self._head_kernel
+        return _sigmoid(logits + self._head_bias)
+
+
+def _sigmoid(logits: np.ndarray) -> np.ndarray:
+    """Numerically stable logistic function, float32."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return (0.5 * (1.0 + np.tanh(0.5 * logits))).astype(np.float32)

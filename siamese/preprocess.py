@@ -1,0 +1,219 @@
+"""Signature image preprocessing: any Pillow-readable image in, a fixed canvas with ink high out.
+
+Steps: decode (any format and mode, EXIF orientation, transparency on white), grayscale, ink polarity
+(dark ink on light paper; inverted scans are flipped), background removal with Otsu's threshold on a
+lightly smoothed copy, removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the
+aspect ratio, ink as high values in [0, 1]. The same input always gives the same output.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy import ndimage
+
+from siamese.errors import (
+    ImageTooLargeError,
+    ImageTooSmallError,
+    NoInkError,
+    UndecodableImageError,
+)
+
+CANVAS_HEIGHT = 150
+CANVAS_WIDTH = 220
+CANVAS_MARGIN = 4
+MIN_IMAGE_SIDE = 16
+MIN_INK_PIXELS = 30
+MIN_INK_EXTENT = 10
+MIN_INK_CONTRAST = 40
+DEFAULT_MAX_PIXELS = 40_000_000
+
+ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
+
+
+def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Decode ``source`` into an 8-bit grayscale PIL image with EXIF orientation applied.
+
+    Raises:
+        UndecodableImageError: not an image Pillow can read.
+        ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding).
+    """
+    if isinstance(source, np.ndarray):
+        return _array_to_gray(source)
+    if isinstance(source, Image.Image):
+        return _to_gray(ImageOps.exif_transpose(source) or source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise UndecodableImageError("the file is empty")
+        stream: io.BytesIO | Path = io.BytesIO(bytes(source))
+    else:
+        stream = Path(source)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            with Image.open(stream) as image:
+                width, height = image.size
+                if width * height > max_pixels:
+                    raise ImageTooLargeError(
+                        f"the image has {width}x{height} pixels; at most {max_pixels} are accepted"
+                    )
+                image.seek(0)
+                image.load()
+                oriented = ImageOps.exif_transpose(image) or image
+                return _to_gray(oriented)
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+            raise ImageTooLargeError(f"the image is too large to decode: {error}") from None
+        except FileNotFoundError:
+            raise UndecodableImageError(f"no such file: {source}") from None
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+            raise UndecodableImageError(f"cannot decode the image: {error}") from None
+
+
+def _to_gray(image: Image.Image) -> Image.Image:
+    """Convert any Pillow mode to 8-bit grayscale, compositing transparency onto white."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return _array_to_gray(np.asarray(image))
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    )
+    if has_alpha:
+        rgba = image.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("L")
+    if image.mode == "CMYK":
+        image = image.convert("RGB")
+    return image.convert("L")
+
+
+def _array_to_gray(array: np.ndarray) -> Image.Image:
+    """Turn a 2-D (or H x W x 1/3/4) numeric array into 8-bit grayscale."""
+    array = np.asarray(array)
+    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
+        if array.shape[2] == 1:
+            array = array[:, :, 0]
+        else:
+            mode = "RGB" if array.shape[2] == 3 else "RGBA"
+            return _to_gray(Image.fromarray(_to_uint8(array), mode=mode))
+    if array.ndim != 2 or array.size == 0:
+        raise UndecodableImageError(f"an image array must be H x W (x C), got shape {array.shape}")
+    return Image.fromarray(_to_uint8(array), mode="L")
+
+
+def _to_uint8(array: np.ndarray) -> np.ndarray:
+    """Scale an integer or float array to uint8 by its type's range."""
+    if array.dtype == np.uint8:
+        return array
+    if array.dtype == np.bool_:
+        return np.where(array, 255, 0).astype(np.uint8)
+    if np.issubdtype(array.dtype, np.floating):
+        values = np.nan_to_num(array.astype(np.float64))
+        if values.max(initial=0.0) <= 1.0:
+            values = values * 255.0
+        return np.clip(values, 0, 255).astype(np.uint8)
+    top = 65535.0 if array.max(initial=0) > 255 else 255.0
+    return np.clip(array.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
+
+
+def otsu_threshold(gray: np.ndarray) -> int:
+    """Otsu's threshold of a uint8 array: the level that best separates two intensity classes."""
+    histogram = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    levels = np.arange(256, dtype=np.float64)
+    weight_low = np.cumsum(histogram)
+    weight_high = weight_low[-1] - weight_low
+    sum_low = np.cumsum(histogram * levels)
+    mean_low = sum_low / np.maximum(weight_low, 1e-12)
+    mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1e-12)
+    between = weight_low * weight_high * (mean_low - mean_high) ** 2
+    return int(np.argmax(between))
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """Boolean mask of the ink in a dark-ink-on-light-paper uint8 image.
+
+    Raises:
+        NoInkError: the image has no ink clearly darker than its background.
+    """
+    smoothed = ndimage.gaussian_filter(gray.astype(np.float32), sigma=1.0)
+    smoothed_u8 = np.clip(smoothed + 0.5, 0, 255).astype(np.uint8)
+    threshold = otsu_threshold(smoothed_u8)
+    mask = smoothed_u8 <= threshold
+    if not mask.any() or mask.all():
+        raise NoInkError("the image holds no ink (it is uniform)")
+    contrast = float(np.median(smoothed_u8[~mask]) - np.median(smoothed_u8[mask]))
+    if contrast < MIN_INK_CONTRAST:
+        raise NoInkError("the image holds no ink clearly darker than the paper")
+    return _drop_specks(mask)
+
+
+def _drop_specks(mask: np.ndarray) -> np.ndarray:
+    """Remove connected ink components too small to be pen strokes (scanner dust)."""
+    longest = max(mask.shape)
+    min_area = max(2, int(round(6 * (longest / 500.0) ** 2)))
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    if count == 0:
+        return mask
+    areas = np.bincount(labels.ravel())
+    keep = areas >= min_area
+    keep[0] = False
+    return keep[labels]
+
+
+def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """Preprocess one signature image into a ``(CANVAS_HEIGHT, CANVAS_WIDTH, 1)`` float32 array.
+
+    Ink is high (up to 1.0), the background is exactly 0.
+
+    Raises:
+        UndecodableImageError, ImageTooLargeError: the input is not a usable image file.
+        ImageTooSmallError: the image or its ink is too small to hold a signature.
+        NoInkError: a blank page or a picture without ink.
+    """
+    gray = np.asarray(open_image(source, max_pixels=max_pixels), dtype=np.uint8)
+    if min(gray.shape) < MIN_IMAGE_SIDE:
+        raise ImageTooSmallError(
+            f"the image is {gray.shape[1]}x{gray.shape[0]} pixels; a signature needs at least "
+            f"{MIN_IMAGE_SIDE} on each side"
+        )
+    if np.median(gray) < 128:
+        gray = 255 - gray  # light ink on dark paper: flip to dark on light
+    mask = ink_mask(gray)
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0 or int(mask.sum()) < MIN_INK_PIXELS:
+        raise NoInkError("the image holds too little ink to be a signature")
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    if max(bottom - top, right - left) < MIN_INK_EXTENT:
+        raise ImageTooSmallError("the ink covers too small an area to be a signature")
+    ink = np.where(mask, 255 - gray, 0)[top:bottom, left:right].astype(np.float32)
+    return _fit_to_canvas(ink)
+
+
+def _fit_to_canvas(ink: np.ndarray) -> np.ndarray:
+    """Scale the cropped ink (0..255, ink high) into the canvas, centred, aspect kept, in [0, 1]."""
+    height, width = ink.shape
+    inner_h, inner_w = CANVAS_HEIGHT - 2 * CANVAS_MARGIN, CANVAS_WIDTH - 2 * CANVAS_MARGIN
+    scale = min(inner_h / height, inner_w / width)
+    new_h = max(1, min(inner_h, int(round(height * scale))))
+    new_w = max(1, min(inner_w, int(round(width * scale))))
+    resized = Image.fromarray(ink, mode="F").resize((new_w, new_h), Image.Resampling.BILINEAR)
+    canvas = np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.float32)
+    top = (CANVAS_HEIGHT - new_h) // 2
+    left = (CANVAS_WIDTH - new_w) // 2
+    canvas[top : top + new_h, left : left + new_w] = np.asarray(resized, dtype=np.float32)
+    strong = canvas[canvas > 0]
+    level = float(np.percentile(strong, 95)) if strong.size else 1.0
+    canvas = np.clip(canvas / max(level, 1e-6), 0.0, 1.0)
+    return canvas[:, :, None]
+
+
+def preprocess_many(
+    sources: list[ImageSource], max_pixels: int = DEFAULT_MAX_PIXELS
+) -> np.ndarray:
+    """Preprocess a list of images into one ``(n, H, W, 1)`` float32 batch."""
+    if not sources:
+        return np.zeros((0, CANVAS_HEIGHT, CANVAS_WIDTH, 1), dtype=np.float32)
+    return np.stack([preprocess(source, max_pixels=max_pixels) for source in sources])

@@ -1,0 +1,97 @@
+"""The one Settings object, built from ``SIGVERIFY_*`` environment variables and CLI flags.
+
+Nothing else in sigverify reads the environment: the CLI and the web app build a :class:`Settings`
+once and pass it down.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+ENV_PREFIX = "SIGVERIFY_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one sigverify process.
+
+    ``database_url`` and ``model_path`` default to values derived from ``data_dir`` and the
+    shipped weights; ``threshold`` None means "the model's calibrated threshold".
+    """
+
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    model_path: Path | None = None
+    threshold: float | None = None
+    ivf_min_size: int = 100_000
+    max_upload_bytes: int = 10 * 1024 * 1024
+    max_image_pixels: int = 40_000_000
+    secret_key: str = ""
+    admin_password: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        if not self.database_url:
+            url = f"sqlite:///{(self.data_dir / 'sigverify.db').as_posix()}"
+            object.__setattr__(self, "database_url", url)
+        if self.model_path is not None:
+            object.__setattr__(self, "model_path", Path(self.model_path))
+
+    @property
+    def index_path(self) -> Path:
+        """The FAISS index file of reference embeddings."""
+        return self.data_dir / "vectors.index"
+
+    @property
+    def index_meta_path(self) -> Path:
+        """The metadata file written beside the FAISS index."""
+        return self.data_dir / "vectors.index.json"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Build settings from ``SIGVERIFY_*`` variables; keyword overrides (CLI flags) win.
+
+        Overrides whose value is None are ignored, so unset CLI flags fall back to the environment.
+        """
+        environ = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        extra: dict[str, str] = {}
+        known = {f.name: f for f in fields(cls) if f.name != "extra"}
+        for key, raw in environ.items():
+            if not key.startswith(ENV_PREFIX):
+                continue
+            name = key[len(ENV_PREFIX):].lower()
+            if name in known:
+                values[name] = _convert(name, raw)
+            else:
+                extra[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["extra"] = extra
+        return cls(**values)  # type: ignore[arg-type]
+
+    def with_overrides(self, **overrides: object) -> Settings:
+        """A copy with the given (non-None) fields replaced.
+
+        A database URL that was derived from the old data dir follows a new data dir.
+        """
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        if "data_dir" in changes and "database_url" not in changes:
+            derived = Settings(data_dir=self.data_dir).database_url
+            if self.database_url == derived:
+                changes["database_url"] = ""
+        return replace(self, **changes)
+
+
+def _convert(name: str, raw: str) -> object:
+    """Turn one environment string into the type of the field ``name``."""
+    if name in ("data_dir", "model_path"):
+        return Path(raw) if raw else None
+    if name == "threshold":
+        return float(raw) if raw else None
+    if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels"):
+        return int(raw)
+    return raw

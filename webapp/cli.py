@@ -1,0 +1,44 @@
+"""The ``sigverify`` command line: one click group that every package's commands join."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from siamese.cli import calibrate_command, evaluate_command, train_command
+
+from store.settings import Settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data directory (SQLite file, index files). Env: SIGVERIFY_DATA_DIR; default ./var.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="SQLAlchemy URL. Env: SIGVERIFY_DATABASE_URL; default SQLite in the data dir.",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Model file (.keras). Env: SIGVERIFY_MODEL_PATH; default the shipped model.",
+)
+@click.pass_context
+def main(
+    ctx: click.Context, data_dir: Path | None, database_url: str | None, model_path: Path | None
+) -> None:
+    """sigverify: offline handwritten signature verification with an enrollment database."""
+    ctx.obj = Settings.from_env(
+        data_dir=data_dir, database_url=database_url, model_path=model_path
+    )
+
+
+main.add_command(train_command)
+main.add_command(evaluate_command)
+main.add_command(calibrate_command)

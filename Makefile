@@ -25,7 +25,8 @@ lint: install
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy store enroll verify
-	$(BIN)/python -m pytest
+	url="$${SIGVERIFY_TEST_DATABASE_URL-$$(.ci/test-database-url)}" && \
+		SIGVERIFY_TEST_DATABASE_URL="$$url" $(BIN)/python -m pytest
 
 bench: install
 	$(BIN)/python -m bench.run

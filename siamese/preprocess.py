@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import io
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +31,7 @@ CANVAS_MARGIN = 4
 MIN_IMAGE_SIDE = 16
 MIN_INK_PIXELS = 30
 MIN_INK_EXTENT = 10
-MIN_INK_CONTRAST = 40
+MIN_INK_CONTRAST = 20
 DEFAULT_MAX_PIXELS = 40_000_000
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
@@ -45,26 +47,41 @@ def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Ima
     if isinstance(source, np.ndarray):
         return _array_to_gray(source)
     if isinstance(source, Image.Image):
-        return _to_gray(ImageOps.exif_transpose(source) or source)
+        with _decoding_errors(source):
+            return _decode(source, max_pixels, first_frame=False)
     if isinstance(source, (bytes, bytearray, memoryview)):
         if len(source) == 0:
             raise UndecodableImageError("the file is empty")
         stream: io.BytesIO | Path = io.BytesIO(bytes(source))
     else:
         stream = Path(source)
+    with _decoding_errors(source), Image.open(stream) as image:
+        return _decode(image, max_pixels, first_frame=True)
+
+
+def _decode(image: Image.Image, max_pixels: int, first_frame: bool) -> Image.Image:
+    """Check the size, then load the pixels (frame 0 of a file), apply EXIF orientation, go gray."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image has {width}x{height} pixels; at most {max_pixels} are accepted"
+        )
+    if first_frame:
+        image.seek(0)
+    image.load()
+    oriented = ImageOps.exif_transpose(image) or image
+    return _to_gray(oriented)
+
+
+@contextmanager
+def _decoding_errors(source: ImageSource) -> Iterator[None]:
+    """Turn Pillow's decoding failures and decompression-bomb warnings into our ImageError classes."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
+        # A corrupt EXIF block only costs the orientation tag; Pillow warns and decodes the pixels.
+        warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
         try:
-            with Image.open(stream) as image:
-                width, height = image.size
-                if width * height > max_pixels:
-                    raise ImageTooLargeError(
-                        f"the image has {width}x{height} pixels; at most {max_pixels} are accepted"
-                    )
-                image.seek(0)
-                image.load()
-                oriented = ImageOps.exif_transpose(image) or image
-                return _to_gray(oriented)
+            yield
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageTooLargeError(f"the image is too large to decode: {error}") from None
         except FileNotFoundError:
@@ -77,6 +94,8 @@ def _to_gray(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit grayscale, compositing transparency onto white."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         return _array_to_gray(np.asarray(image))
+    if image.mode == "La":
+        image = image.convert("LA")  # Pillow converts premultiplied La only to LA
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
@@ -86,12 +105,16 @@ def _to_gray(image: Image.Image) -> Image.Image:
         return Image.alpha_composite(white, rgba).convert("L")
     if image.mode == "CMYK":
         image = image.convert("RGB")
+    if image.mode == "LAB":
+        return image.getchannel("L")  # Pillow cannot convert LAB to L; L* is the lightness
     return image.convert("L")
 
 
 def _array_to_gray(array: np.ndarray) -> Image.Image:
     """Turn a 2-D (or H x W x 1/3/4) numeric array into 8-bit grayscale."""
     array = np.asarray(array)
+    if array.dtype.kind not in "biuf":  # bool, int, uint, float
+        raise UndecodableImageError(f"an image array must hold real numbers, got dtype {array.dtype}")
     if array.ndim == 3 and array.shape[2] in (1, 3, 4):
         if array.shape[2] == 1:
             array = array[:, :, 0]

@@ -1,0 +1,139 @@
+"""Embedding speed: sigverify's twin against a SigNet (Dey et al. 2017) tower, in one process.
+
+Both go from PNG bytes to a vector through the same preprocessing; SigNet gets random weights (only
+its cost matters here). Reports p50/p99 latency at batch 1 and throughput at batch 64, and ratios.
+
+    python -m bench.embedding_bench [--rounds 200] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+
+import numpy as np
+
+
+def build_signet():
+    """The SigNet tower of Dey et al. (2017): 155x220 input, 4 conv layers, FC 1024, FC 128."""
+    import keras
+    from keras import layers
+
+    image = keras.Input((155, 220, 1))
+    x = layers.Conv2D(96, 11, activation="relu")(image)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(3, strides=2)(x)
+    x = layers.ZeroPadding2D(2)(x)
+    x = layers.Conv2D(256, 5, activation="relu")(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.MaxPooling2D(3, strides=2)(x)
+    x = layers.ZeroPadding2D(1)(x)
+    x = layers.Conv2D(384, 3, activation="relu")(x)
+    x = layers.ZeroPadding2D(1)(x)
+    x = layers.Conv2D(256, 3, activation="relu")(x)
+    x = layers.MaxPooling2D(3, strides=2)(x)
+    x = layers.Flatten()(x)
+    x = layers.Dense(1024, activation="relu")(x)
+    x = layers.Dense(128)(x)
+    return keras.Model(image, x, name="signet")
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    """p50 and p99 in milliseconds."""
+    values = np.array(samples) * 1000
+    return {"p50_ms": float(np.percentile(values, 50)), "p99_ms": float(np.percentile(values, 99))}
+
+
+def measure(embed_one, embed_batch, images: list[bytes], rounds: int) -> dict[str, float]:
+    """Latency at batch 1 over ``rounds`` calls and throughput at batch 64 (images per second)."""
+    for image in images[:5]:
+        embed_one(image)
+    samples = []
+    for index in range(rounds):
+        start = time.perf_counter()
+        embed_one(images[index % len(images)])
+        samples.append(time.perf_counter() - start)
+    batch = [images[i % len(images)] for i in range(64)]
+    embed_batch(batch)
+    start = time.perf_counter()
+    repeats = 3
+    for _ in range(repeats):
+        embed_batch(batch)
+    throughput = 64 * repeats / (time.perf_counter() - start)
+    return {**_percentiles(samples), "batch64_images_per_s": throughput}
+
+
+def sample_images(count: int = 32) -> list[bytes]:
+    """Synthetic signature PNGs (the benchmark must not depend on ../shared)."""
+    from tests.synthetic import png_bytes, synthetic_signature
+
+    return [png_bytes(synthetic_signature(i % 8, i, size=(560, 240))) for i in range(count)]
+
+
+def run(rounds: int = 200) -> dict:
+    """Measure both models side by side; returns the result dict."""
+    import tensorflow as tf
+
+    from siamese.model import SignatureModel
+    from siamese.preprocess import preprocess
+
+    model = SignatureModel.load()
+    signet = build_signet()
+    spec = tf.TensorSpec([None, 155, 220, 1], tf.float32)
+    signet_fn = tf.function(lambda batch: signet(batch, training=False), input_signature=[spec],
+                            autograph=False)
+
+    def signet_embed(images: list[bytes]) -> np.ndarray:
+        canvases = np.stack([preprocess(image) for image in images])
+        padded = np.pad(canvases, ((0, 0), (2, 3), (0, 0), (0, 0)))
+        return signet_fn(padded).numpy()
+
+    images = sample_images()
+    ours = measure(lambda image: model.embed([image]), model.embed, images, rounds)
+    theirs = measure(lambda image: signet_embed([image]), signet_embed, images, rounds)
+    return {
+        "machine": {"cores": __import__("os").cpu_count(), "cpu": _cpu_model(),
+                    "python": platform.python_version(), "tensorflow": tf.__version__},
+        "sigverify": ours,
+        "signet": theirs,
+        "speedup_batch1_p50": theirs["p50_ms"] / ours["p50_ms"],
+        "speedup_batch64": ours["batch64_images_per_s"] / theirs["batch64_images_per_s"],
+        "parameters": {"sigverify_twin": int(model.twin.count_params()),
+                       "signet": int(signet.count_params())},
+    }
+
+
+def _cpu_model() -> str:
+    """The CPU model name from /proc/cpuinfo (or the platform string)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=200)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    result = run(args.rounds)
+    if args.json:
+        print(json.dumps(result, indent=1))
+        return
+    for name in ("sigverify", "signet"):
+        r = result[name]
+        print(f"{name:10s} batch1 p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
+              f"batch64 {r['batch64_images_per_s']:.0f} img/s")
+    print(f"speed-up at batch 1 (p50): {result['speedup_batch1_p50']:.1f}x; "
+          f"at batch 64: {result['speedup_batch64']:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,205 @@
+"""``sigverify train``, ``evaluate`` and ``calibrate``: the model's command-line tooling."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import numpy as np
+
+from siamese.datasets import LAYOUTS
+
+DATA_OPTION = click.option(
+    "--data", "data_dirs", multiple=True, required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Dataset folder (repeatable). Its layout is detected unless --layout is given.",
+)
+LAYOUT_OPTION = click.option("--layout", type=click.Choice(LAYOUTS), default=None,
+                             help="Dataset layout of every --data folder (default: detect).")
+CACHE_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False, path_type=Path),
+                            default=Path("var/cache"), show_default=True,
+                            help="Where preprocessed canvases are cached.")
+
+
+@click.command("train")
+@DATA_OPTION
+@LAYOUT_OPTION
+@CACHE_OPTION
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output .keras file; the model card (.json) is written beside it.")
+@click.option("--work-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Checkpoints and history (default: a hidden folder beside --out).")
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --work-dir.")
+@click.option("--epochs", type=int, default=None, help="Number of epochs.")
+@click.option("--steps-per-epoch", type=int, default=None, help="Batches per epoch.")
+@click.option("--writers-per-batch", type=int, default=None, help="Writers per batch.")
+@click.option("--learning-rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--seed", type=int, default=None, help="Seed of the split, sampling and initialisation.")
+@click.option("--no-augment", is_flag=True, help="Train without augmentation.")
+@click.option("--max-minutes", type=float, default=None, help="Stop after the epoch that passes this time.")
+@click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
+                  writers_per_batch, learning_rate, seed, no_augment, max_minutes, tiny, quiet) -> None:
+    """Train the twin and head on writer-disjoint splits of the given datasets."""
+    from dataclasses import replace
+
+    from siamese.network import NetworkConfig
+    from siamese.training import TrainConfig, train
+
+    overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed,
+                 "writers_per_batch": writers_per_batch, "learning_rate": learning_rate}
+    config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    if no_augment:
+        config = replace(config, augment=False)
+    if tiny:
+        config = replace(config, network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)),
+                                                       embedding_dim=256))
+    command = "sigverify " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
+    card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,
+                 max_minutes=max_minutes, cache_dir=cache_dir, layouts=[layout] * len(data_dirs),
+                 command=command)
+    click.echo(f"saved {out_path} (best epoch {card['best_epoch']} of {card['epochs_run']}, "
+               f"{card['training_seconds'] / 60:.1f} min)")
+    for dataset, result in card["test"].items():
+        click.echo(f"  test {dataset}: {_one_line(result)}")
+
+
+@click.command("evaluate")
+@DATA_OPTION
+@LAYOUT_OPTION
+@CACHE_OPTION
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Model file (default: --model of sigverify, else the shipped model).")
+@click.option("--references", type=click.IntRange(1, 50), default=5, show_default=True,
+              help="Genuine references per writer.")
+@click.option("--writers", type=click.Choice(["auto", "test", "validation", "train", "all"]),
+              default="auto", show_default=True,
+              help="Which writers: a split of the model card, or all; auto = test writers of the card's "
+                   "split when the data was in it, else all.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the reference choice.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write ROC/DET curves and score histograms to this PNG.")
+@click.pass_obj
+def evaluate_command(settings, data_dirs, layout, cache_dir, model_path, references, writers, seed,
+                     as_json, plot) -> None:
+    """Measure EER (skilled and random forgeries), AUC and FAR/FRR with K references per writer."""
+    from siamese.model import SignatureModel
+
+    model = SignatureModel.load(model_path or getattr(settings, "model_path", None))
+    result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed)
+    if plot is not None:
+        from siamese.plots import plot_evaluation
+
+        plot_evaluation(trials, model.threshold, plot)
+    if as_json:
+        click.echo(json.dumps(result, default=float))
+        return
+    click.echo(f"model {model.version[:12]}  threshold {model.threshold:.4f}  writers {result['writers']}"
+               f" ({result['writer_selection']})  K={references}")
+    click.echo(_one_line(result))
+    click.echo(f"queries {result['queries']}: genuine {result['genuine']}, skilled {result['skilled']}, "
+               f"random {result['random']}")
+
+
+def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
+    """Load data, pick writers, score the protocol; returns (summary dict, trials)."""
+    from siamese.canvas_cache import canvases_to_batch, load_canvases
+    from siamese.datasets import load_dataset
+    from siamese.evaluation import build_trials, index_records, score_trials, summarize
+
+    records = [r for d in data_dirs for r in load_dataset(d, layout)]
+    all_writers = sorted({r.writer for r in records})
+    chosen, selection = _choose_writers(model.card.get("split", {}), all_writers, writers)
+    wanted = set(chosen)
+    indices = [i for i, r in enumerate(records) if r.writer in wanted]
+    records = [records[i] for i in indices]
+    canvases, usable = load_canvases([r.path for r in records], cache_dir)
+    embeddings = np.zeros((len(records), model.embedding_dim), dtype=np.float32)
+    keep = np.flatnonzero(usable)
+    embeddings[keep] = model.embed_preprocessed(canvases_to_batch(canvases[keep]))
+    genuine, forged = index_records(records, usable)
+    plan = build_trials(chosen, genuine, forged, references, seed)
+    if not plan:
+        raise click.ClickException(f"no writer has more than {references} usable genuine signatures")
+    trials = score_trials(model, embeddings, plan)
+    result = summarize(trials, model.threshold)
+    result.update(writer_selection=selection, references=references, model_version=model.version,
+                  unusable_images=int((~usable).sum()))
+    return result, trials
+
+
+def _choose_writers(split: dict[str, list[str]], all_writers: list[str], writers: str):
+    """The writers to evaluate and a label saying how they were chosen."""
+    if writers == "all":
+        return all_writers, "all"
+    if writers == "auto":
+        in_split = set().union(*split.values()) if split else set()
+        if not in_split.intersection(all_writers):
+            return all_writers, "all (the model never saw these writers)"
+        writers = "test"
+    if not split:
+        raise click.ClickException(f"the model card has no split; use --writers all instead of {writers}")
+    chosen = sorted(set(split.get(writers, [])).intersection(all_writers))
+    if not chosen:
+        raise click.ClickException(f"no {writers} writer of the model card is in this data")
+    return chosen, f"{writers} split"
+
+
+def _one_line(result: dict[str, Any]) -> str:
+    """EERs, AUC and FAR/FRR of a summary on one line."""
+    def pct(value):
+        return "n/a" if value is None else f"{100 * value:.2f}%"
+
+    auc = "n/a" if result.get("auc") is None else f"{result['auc']:.4f}"
+    return (f"EER skilled {pct(result.get('eer_skilled'))}  EER random {pct(result.get('eer_random'))}  "
+            f"AUC {auc}  FAR {pct(result.get('far'))}  FRR {pct(result.get('frr'))}")
+
+
+@click.command("calibrate")
+@DATA_OPTION
+@LAYOUT_OPTION
+@CACHE_OPTION
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Model file whose card is updated (default: the shipped model).")
+@click.option("--target-far", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Pick the threshold with FAR (skilled) at most this; default: the EER point.")
+@click.option("--references", type=click.IntRange(1, 50), default=5, show_default=True)
+@click.option("--writers", type=click.Choice(["validation", "all"]), default="validation",
+              show_default=True, help="Calibrate on the card's validation writers, or on all.")
+@click.pass_obj
+def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target_far, references,
+                      writers) -> None:
+    """Choose the decision threshold on validation writers and store it in the model card."""
+    from siamese.metrics import equal_error_rate, far_frr, threshold_at_far
+    from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for
+
+    path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
+    model = SignatureModel.load(path)
+    result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed=0)
+    labels, scores = trials.select("skilled")
+    if target_far is None:
+        _eer, threshold = equal_error_rate(labels, scores)
+        method = "equal error rate (skilled forgeries)"
+    else:
+        threshold = threshold_at_far(labels, scores, target_far)
+        method = f"FAR <= {target_far} (skilled forgeries)"
+    far, frr = far_frr(labels, scores, threshold)
+    random_labels, random_scores = trials.select("random")
+    far_random, _ = far_frr(random_labels, random_scores, threshold)
+    card_file = card_path_for(path)
+    card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    card["threshold"] = float(threshold)
+    card["threshold_source"] = "calibrated"
+    card["calibration"] = {"method": method, "writers": result["writer_selection"],
+                           "writer_count": result["writers"], "references": references,
+                           "far_skilled": far, "frr": frr, "far_random": far_random,
+                           "data": [str(d) for d in data_dirs]}
+    card_file.write_text(json.dumps(card, indent=1, default=float))
+    click.echo(f"threshold {threshold:.4f} ({method}) on {result['writers']} writers: "
+               f"FAR skilled {100 * far:.2f}%  FAR random {100 * far_random:.2f}%  FRR {100 * frr:.2f}%")

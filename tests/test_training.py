@@ -1,0 +1,117 @@
+"""End-to-end: train a tiny model on synthetic signatures, evaluate, calibrate, resume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from siamese.evaluation import Trials, build_trials, summarize
+from siamese.model import SignatureModel, card_path_for
+from tests.synthetic import write_cedar_layout
+from webapp.cli import main
+
+TINY = ["--tiny", "--steps-per-epoch", "8", "--writers-per-batch", "6", "--quiet", "--seed", "3"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    """Twelve synthetic writers in the CEDAR layout."""
+    return write_cedar_layout(tmp_path_factory.mktemp("cedar"), writers=12, genuine=8, forgeries=4)
+
+
+@pytest.fixture(scope="module")
+def trained(dataset, tmp_path_factory) -> Path:
+    """A tiny model trained for two epochs."""
+    out = tmp_path_factory.mktemp("model") / "tiny.keras"
+    cache = tmp_path_factory.mktemp("cache")
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "2",
+                                       "--cache-dir", str(cache), *TINY])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_train_writes_model_and_card(trained):
+    card = json.loads(card_path_for(trained).read_text())
+    assert card["epochs_run"] == 2
+    assert set(card["split"]) == {"train", "validation", "test"}
+    train, validation, test = (set(card["split"][k]) for k in ("train", "validation", "test"))
+    assert train and validation and test
+    assert not (train & validation or train & test or validation & test)
+    assert card["hyperparameters"]["steps_per_epoch"] == 8
+    assert "eer_skilled" in card["test"]["cedar"]
+    assert card["parameters"] > 0 and card["twin_flops_per_image"] > 0
+    model = SignatureModel.load(trained)
+    vectors = model.embed_preprocessed(np.zeros((2, 150, 220, 1), np.float32))
+    assert vectors.shape == (2, 256)
+
+
+def test_evaluate_json_reports_protocol(trained, dataset, tmp_path):
+    plot = tmp_path / "eval.png"
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(dataset), "--model", str(trained),
+                                       "--json", "--plot", str(plot), "--writers", "all",
+                                       "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    for key in ("eer_skilled", "eer_random", "auc", "far", "frr", "threshold", "writers", "queries"):
+        assert key in report
+    assert report["writers"] == 12
+    # 8 genuine - 5 references = 3 positives, 4 skilled, 11 random (other writers) per writer
+    assert (report["genuine"], report["skilled"], report["random"]) == (36, 48, 132)
+    assert plot.stat().st_size > 10_000
+
+
+def test_evaluate_defaults_to_test_writers(trained, dataset, tmp_path):
+    result = CliRunner().invoke(main, ["evaluate", "--data", str(dataset), "--model", str(trained),
+                                       "--json", "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    card = json.loads(card_path_for(trained).read_text())
+    assert json.loads(result.output)["writers"] == len(card["split"]["test"])
+
+
+def test_calibrate_stores_threshold(trained, dataset, tmp_path):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    result = CliRunner().invoke(main, ["calibrate", "--data", str(dataset), "--model", str(copy),
+                                       "--target-far", "0.1", "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code == 0, result.output
+    card = json.loads(card_path_for(copy).read_text())
+    assert card["threshold_source"] == "calibrated"
+    assert card["calibration"]["far_skilled"] <= 0.1
+    assert SignatureModel.load(copy).threshold == pytest.approx(card["threshold"])
+
+
+def test_resume_continues_from_checkpoint(dataset, tmp_path):
+    out, work = tmp_path / "m.keras", tmp_path / "work"
+    args = ["train", "--data", str(dataset), "--out", str(out), "--work-dir", str(work),
+            "--cache-dir", str(tmp_path / "c"), *TINY]
+    first = CliRunner().invoke(main, [*args, "--epochs", "2", "--max-minutes", "0"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(card_path_for(out).read_text())["epochs_run"] == 1
+    second = CliRunner().invoke(main, [*args, "--epochs", "2", "--resume"])
+    assert second.exit_code == 0, second.output
+    history = json.loads((work / "history.json").read_text())["history"]
+    assert [entry["epoch"] for entry in history] == [1, 2]
+
+
+def test_summarize_counts_and_perfect_separation():
+    trials = Trials(scores=[0.9, 0.8, 0.1, 0.2, 0.05], kinds=["genuine", "genuine", "skilled", "skilled",
+                                                              "random"], writers=1)
+    result = summarize(trials, threshold=0.5)
+    assert result["eer_skilled"] == 0.0 and result["eer_random"] == 0.0 and result["auc"] == 1.0
+    assert result["far"] == 0.0 and result["frr"] == 0.0
+
+
+def test_build_trials_never_uses_a_reference_as_query():
+    genuine = {f"d/w{i}": list(range(10 * i, 10 * i + 7)) for i in range(4)}
+    forged = {f"d/w{i}": [100 + i] for i in range(4)}
+    plan = build_trials(sorted(genuine), genuine, forged, references=5, seed=1)
+    for writer, refs, queries in plan:
+        assert len(refs) == 5 and set(refs) <= set(genuine[writer])
+        assert not set(refs) & {index for index, _ in queries}
+        kinds = [kind for _, kind in queries]
+        assert kinds.count("genuine") == 2 and kinds.count("skilled") == 1 and kinds.count("random") == 3

@@ -1,0 +1,482 @@
+"""Tests of siamese.preprocess: the canvas contract, its invariances, every input kind, every error."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFile
+from scipy import ndimage
+
+from siamese.errors import (
+    ImageError,
+    ImageTooLargeError,
+    ImageTooSmallError,
+    NoInkError,
+    UndecodableImageError,
+)
+from siamese.preprocess import (
+    CANVAS_HEIGHT,
+    CANVAS_MARGIN,
+    CANVAS_WIDTH,
+    preprocess,
+    preprocess_many,
+)
+from tests.synthetic import png_bytes, synthetic_signature
+
+# Mean absolute differences between canvases of the synthetic signatures (writers 1..8) measured when
+# these tests were written: another writer's canvas is >= 0.042 away (>= 0.037 after a 2-pixel blur),
+# so a transformed copy of the same image must stay well below that.
+SAME_IMAGE = 0.002  # lossless re-encodings, crops, inversions: the canvas is (almost) bit-identical
+LOSSY = 0.006  # JPEG / palette quantisation
+DIFFERENT_WRITER = 0.035
+
+
+def _signature(writer: int = 1, **options) -> Image.Image:
+    """A synthetic signature of ``writer`` (sample 1), mode L, dark ink on white."""
+    return synthetic_signature(writer, 1, **options)
+
+
+def _encode(image: Image.Image, image_format: str, **params) -> bytes:
+    """Encode ``image`` in ``image_format`` with Pillow's save parameters."""
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **params)
+    return buffer.getvalue()
+
+
+def _difference(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean absolute difference of two canvases, after checking that both hold ink."""
+    assert first.max() == 1.0 and second.max() == 1.0, "a canvas without ink compares as 'close'"
+    return float(np.abs(first - second).mean())
+
+
+def _blurred_difference(first: np.ndarray, second: np.ndarray) -> float:
+    """Mean absolute difference after a 2-pixel blur, tolerant of strokes moved by a pixel."""
+    assert first.max() == 1.0 and second.max() == 1.0, "a canvas without ink compares as 'close'"
+    blur = [ndimage.gaussian_filter(canvas[:, :, 0], sigma=2.0) for canvas in (first, second)]
+    return float(np.abs(blur[0] - blur[1]).mean())
+
+
+def _png_header(width: int, height: int) -> bytes:
+    """A tiny PNG whose IHDR claims ``width`` x ``height`` 8-bit gray pixels (the data is short)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        """One PNG chunk: length, type, data, CRC."""
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 1000)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="module")
+def signature() -> Image.Image:
+    """Writer 1's synthetic signature."""
+    return _signature(1)
+
+
+@pytest.fixture(scope="module")
+def reference(signature: Image.Image) -> np.ndarray:
+    """The canvas of writer 1's signature, the baseline other inputs are compared with."""
+    return preprocess(signature)
+
+
+# --- the canvas contract --------------------------------------------------------------------------
+
+
+def test_canvas_shape_dtype_and_range(reference: np.ndarray) -> None:
+    assert reference.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 1)
+    assert reference.dtype == np.float32
+    assert reference.min() == 0.0 and reference.max() == 1.0
+
+
+def test_background_is_exactly_zero_and_ink_is_high(signature: Image.Image) -> None:
+    page = Image.new("L", (900, 700), 255)
+    page.paste(signature, (300, 250))
+    canvas = preprocess(page)[:, :, 0]
+    ink = canvas > 0
+    assert 0.01 < ink.mean() < 0.2  # thin strokes on an empty canvas
+    assert np.percentile(canvas[ink], 95) == 1.0  # normalised so the strong ink is at 1
+    # The inked pixels are the signature's strokes: they lie where the (placed) strokes are dark.
+    strokes = preprocess(np.asarray(signature) < 128)[:, :, 0] > 0
+    assert (ink & ~ndimage.binary_dilation(strokes, iterations=2)).sum() == 0
+
+
+def test_ink_is_centred_and_fills_the_canvas_margin_box(reference: np.ndarray) -> None:
+    rows = np.flatnonzero(reference[:, :, 0].any(axis=1))
+    cols = np.flatnonzero(reference[:, :, 0].any(axis=0))
+    top, bottom = rows[0], CANVAS_HEIGHT - 1 - rows[-1]
+    left, right = cols[0], CANVAS_WIDTH - 1 - cols[-1]
+    assert min(top, bottom, left, right) >= CANVAS_MARGIN
+    assert min(top + bottom, left + right) <= 2 * CANVAS_MARGIN + 1  # scaled to touch one pair
+    assert abs(top - bottom) <= 1 and abs(left - right) <= 1
+
+
+def test_same_bytes_give_identical_arrays(signature: Image.Image) -> None:
+    data = _encode(signature, "JPEG", quality=80)
+    assert np.array_equal(preprocess(data), preprocess(data))
+    assert np.array_equal(preprocess(bytes(data)), preprocess(bytearray(data)))
+
+
+def test_preprocess_many_stacks_and_handles_empty(signature: Image.Image) -> None:
+    batch = preprocess_many([signature, _signature(2)])
+    assert batch.shape == (2, CANVAS_HEIGHT, CANVAS_WIDTH, 1) and batch.dtype == np.float32
+    assert np.array_equal(batch[1], preprocess(_signature(2)))
+    assert preprocess_many([]).shape == (0, CANVAS_HEIGHT, CANVAS_WIDTH, 1)
+
+
+def test_different_writers_give_clearly_different_canvases(reference: np.ndarray) -> None:
+    """Guards the thresholds below: they mean something only if other signatures are far away."""
+    for writer in (2, 3, 4):
+        other = preprocess(_signature(writer))
+        assert _difference(reference, other) > DIFFERENT_WRITER
+        assert _blurred_difference(reference, other) > DIFFERENT_WRITER
+
+
+# --- invariances ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (517, 403), (580, 560)])
+def test_translation_on_a_bigger_page(signature, reference, offset) -> None:
+    page = Image.new("L", (900, 700), 255)
+    page.paste(signature, offset)
+    assert _difference(preprocess(page), reference) < SAME_IMAGE
+
+
+@pytest.mark.parametrize("writer", [1, 2])
+@pytest.mark.parametrize(
+    ("factor", "resample"),
+    [(2.0, Image.Resampling.BICUBIC), (0.5, Image.Resampling.LANCZOS), (0.5, Image.Resampling.BOX)],
+)
+def test_scale(writer, factor, resample) -> None:
+    image = _signature(writer)
+    size = (round(image.width * factor), round(image.height * factor))
+    original, scaled = preprocess(image), preprocess(image.resize(size, resample))
+    # Halving thins 2-pixel strokes to 1 pixel, which the canvas then widens again: close, not equal.
+    assert _difference(original, scaled) < 0.03
+    assert _blurred_difference(original, scaled) < 0.02
+
+
+@pytest.mark.parametrize("writer", [1, 2, 3])
+def test_ink_polarity(writer) -> None:
+    dark_on_white = preprocess(_signature(writer))
+    light_on_black = preprocess(_signature(writer, background=0, ink=235))
+    inverted = preprocess(255 - np.asarray(_signature(writer)))
+    assert _difference(light_on_black, dark_on_white) < SAME_IMAGE
+    assert _difference(inverted, dark_on_white) < SAME_IMAGE
+
+
+def _grey_scan(writer: int) -> np.ndarray:
+    """Writer's signature as a CEDAR-like genuine scan: grey paper, uneven light, sensor noise."""
+    grey = np.asarray(_signature(writer, background=205, ink=40), dtype=np.float64)
+    lighting = np.linspace(0, 12, grey.shape[1])[None, :]
+    noise = np.random.default_rng(writer).normal(0, 6, grey.shape)
+    return np.clip(grey + lighting + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("writer", [1, 2, 3])
+def test_grey_noisy_scan_background_is_removed(writer) -> None:
+    """A grey, noisy, unevenly lit genuine scan must not look unlike a clean white forgery."""
+    clean = preprocess(_signature(writer))
+    canvas = preprocess(png_bytes(Image.fromarray(_grey_scan(writer))))
+    assert _difference(canvas, clean) < 0.012
+    assert (canvas[clean == 0] > 0).mean() < 0.05  # the page itself is not turned into ink
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known preprocessing defect, reported, not fixed while a model trains on this output: the ink "
+    "mask comes from a blurred copy so it reaches about a pixel past each stroke, and ink is 255 - gray "
+    "rather than paper - gray, so grey paper leaves a halo (values up to ~0.25 at paper 205) around every "
+    "stroke that white paper does not: ~40% more inked pixels, ~15-25% more ink mass",
+)
+@pytest.mark.parametrize("writer", [1, 2])
+def test_grey_paper_leaves_no_halo_around_strokes(writer) -> None:
+    clean = preprocess(_signature(writer))
+    canvas = preprocess(_grey_scan(writer))
+    assert abs((canvas > 0).mean() - (clean > 0).mean()) < 0.01
+    assert abs(canvas.sum() / clean.sum() - 1.0) < 0.05
+
+
+# --- input kinds and Pillow modes -----------------------------------------------------------------
+
+
+def _rgba_on_transparent(image: Image.Image) -> bytes:
+    """Black ink whose alpha is the ink density, on a fully transparent (black) background."""
+    alpha = Image.fromarray(255 - np.asarray(image))
+    return png_bytes(Image.merge("RGBA", [Image.new("L", image.size, 0)] * 3 + [alpha]))
+
+
+def _la_on_transparent(image: Image.Image) -> bytes:
+    """Mode LA: black everywhere, ink in the alpha channel."""
+    alpha = Image.fromarray(255 - np.asarray(image))
+    return png_bytes(Image.merge("LA", [Image.new("L", image.size, 0), alpha]))
+
+
+def _palette_with_transparent_background(image: Image.Image) -> bytes:
+    """Mode P whose background index is black but transparent: only the transparency tells it apart."""
+    indices = Image.fromarray((np.asarray(image) < 128).astype(np.uint8), mode="L").convert("P")
+    indices.putpalette([0, 0, 0, 20, 20, 20] + [0, 0, 0] * 254)
+    return _encode(indices, "PNG", transparency=0)
+
+
+def _second_frame_is_another_writer(image: Image.Image, image_format: str) -> bytes:
+    """A multi-frame file whose first frame is ``image`` and whose second is writer 5's signature."""
+    return _encode(image, image_format, save_all=True, append_images=[_signature(5)])
+
+
+def _lazy_pil(image: Image.Image) -> Image.Image:
+    """An opened but not yet decoded PIL image."""
+    return Image.open(io.BytesIO(png_bytes(image)))
+
+
+def _la_premultiplied(image: Image.Image) -> Image.Image:
+    """Pillow's premultiplied-alpha La mode, opaque."""
+    return image.convert("LA").convert("La")
+
+
+def _lab(image: Image.Image) -> Image.Image:
+    """A CIELAB image (as TIFF scanners may write) with the signature as lightness."""
+    neutral = Image.new("L", image.size, 128)
+    return Image.merge("LAB", [image, neutral, neutral])
+
+
+LOSSLESS_INPUTS = {
+    "png bytes": png_bytes,
+    "bytearray": lambda im: bytearray(png_bytes(im)),
+    "memoryview": lambda im: memoryview(png_bytes(im)),
+    "PIL L": lambda im: im,
+    "PIL lazily opened": _lazy_pil,
+    "PIL RGB": lambda im: im.convert("RGB"),
+    "RGB png": lambda im: png_bytes(im.convert("RGB")),
+    "RGBA transparent png": _rgba_on_transparent,
+    "RGBA opaque PIL": lambda im: im.convert("RGBA"),
+    "LA transparent png": _la_on_transparent,
+    "La PIL": _la_premultiplied,
+    "P with transparent background": _palette_with_transparent_background,
+    "PA PIL": lambda im: im.convert("PA"),
+    "I;16 png": lambda im: png_bytes(Image.fromarray(np.asarray(im).astype(np.uint16) * 257)),
+    "I;16B PIL": lambda im: Image.fromarray(np.asarray(im).astype(">u2") * 257),
+    "I PIL": lambda im: im.convert("I"),
+    "F PIL": lambda im: im.convert("F"),
+    "I tiff": lambda im: _encode(im.convert("I"), "TIFF"),
+    "F tiff": lambda im: _encode(im.convert("F"), "TIFF"),
+    "1 bilevel png": lambda im: png_bytes(im.convert("1", dither=Image.Dither.NONE)),
+    "LAB PIL": _lab,
+    "LAB tiff": lambda im: _encode(_lab(im), "TIFF"),
+    "YCbCr PIL": lambda im: im.convert("YCbCr"),
+    "tiff": lambda im: _encode(im, "TIFF"),
+    "tiff deflate": lambda im: _encode(im, "TIFF", compression="tiff_adobe_deflate"),
+    "bmp": lambda im: _encode(im, "BMP"),
+    "gif": lambda im: _encode(im, "GIF"),
+    "multi-page tiff": lambda im: _second_frame_is_another_writer(im, "TIFF"),
+    "animated gif": lambda im: _second_frame_is_another_writer(im, "GIF"),
+    "png with corrupt exif": lambda im: _encode(im, "PNG", exif=b"Exif\x00\x00MM\x00*\x00\x00\x00\x08\xff"),
+    "uint8 HxW": np.asarray,
+    "uint8 HxWx1": lambda im: np.asarray(im)[:, :, None],
+    "uint8 HxWx3": lambda im: np.asarray(im.convert("RGB")),
+    "uint8 HxWx4": lambda im: np.asarray(im.convert("RGBA")),
+    "uint16 HxW": lambda im: np.asarray(im).astype(np.uint16) * 257,
+    "int64 HxW": lambda im: np.asarray(im).astype(np.int64),
+    "bool HxW": lambda im: np.asarray(im) > 128,
+    "float HxW in [0, 1]": lambda im: np.asarray(im) / 255.0,
+    "float32 HxW in [0, 255]": lambda im: np.asarray(im).astype(np.float32),
+}
+
+LOSSY_INPUTS = {
+    "P png (web palette)": lambda im: png_bytes(im.convert("RGB").convert("P")),
+    "jpeg": lambda im: _encode(im, "JPEG", quality=90),
+    "CMYK jpeg": lambda im: _encode(im.convert("CMYK"), "JPEG", quality=90),
+    "webp lossless": lambda im: _encode(im, "WEBP", lossless=True),
+    "P quantised to 16 colours": lambda im: im.convert("RGB").quantize(16),
+}
+
+
+@pytest.mark.parametrize("make_input", LOSSLESS_INPUTS.values(), ids=LOSSLESS_INPUTS.keys())
+def test_lossless_inputs_give_the_reference_canvas(signature, reference, make_input) -> None:
+    assert _difference(preprocess(make_input(signature)), reference) < SAME_IMAGE
+
+
+@pytest.mark.parametrize("make_input", LOSSY_INPUTS.values(), ids=LOSSY_INPUTS.keys())
+def test_lossy_inputs_give_a_close_canvas(signature, reference, make_input) -> None:
+    assert _difference(preprocess(make_input(signature)), reference) < LOSSY
+
+
+@pytest.mark.parametrize("as_str", [False, True])
+def test_paths(tmp_path, signature, reference, as_str) -> None:
+    path = tmp_path / "signature.png"
+    signature.save(path)
+    assert np.array_equal(preprocess(str(path) if as_str else path), reference)
+
+
+def test_pil_input_is_not_modified(signature) -> None:
+    image = signature.copy()
+    preprocess(image)
+    assert image.mode == "L" and np.array_equal(np.asarray(image), np.asarray(signature))
+
+
+# EXIF orientation -> the transpose that undoes it (what a camera stores for an upright page).
+STORED_FOR_ORIENTATION = {
+    3: Image.Transpose.ROTATE_180,
+    6: Image.Transpose.ROTATE_90,
+    8: Image.Transpose.ROTATE_270,
+}
+
+
+@pytest.mark.parametrize("orientation", sorted(STORED_FOR_ORIENTATION))
+def test_exif_orientation_is_applied(signature, orientation) -> None:
+    upright = preprocess(_encode(signature, "JPEG", quality=95))
+    stored = signature.transpose(STORED_FOR_ORIENTATION[orientation])
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    with_tag = preprocess(_encode(stored, "JPEG", quality=95, exif=exif.tobytes()))
+    without_tag = preprocess(_encode(stored, "JPEG", quality=95))
+    assert _difference(with_tag, upright) < LOSSY
+    assert _difference(without_tag, upright) > DIFFERENT_WRITER  # the tag is what made them equal
+
+
+# --- no ink, too small ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("level", [255, 200, 128, 0])
+def test_uniform_page_has_no_ink(level) -> None:
+    with pytest.raises(NoInkError):
+        preprocess(png_bytes(Image.new("L", (400, 300), level)))
+
+
+@pytest.mark.parametrize("spread", [2.0, 5.0, 10.0])
+def test_faint_scanner_noise_is_not_ink(spread) -> None:
+    noise = np.random.default_rng(7).normal(232, spread, (600, 800))
+    with pytest.raises(NoInkError):
+        preprocess(png_bytes(Image.fromarray(np.clip(noise, 0, 255).astype(np.uint8))))
+
+
+def test_grey_page_with_faint_noise_and_dust_specks_is_not_ink() -> None:
+    page = np.random.default_rng(8).normal(215, 3, (600, 800))
+    page[[50, 300, 420], [70, 510, 700]] = 30  # three single-pixel dust specks
+    with pytest.raises((NoInkError, ImageTooSmallError)):
+        preprocess(np.clip(page, 0, 255).astype(np.uint8))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (10, 10), (15, 400)])
+def test_tiny_images_are_too_small(size) -> None:
+    image = Image.new("L", size, 255)
+    image.paste(0, (0, 0, max(1, size[0] // 2), max(1, size[1] // 2)))
+    with pytest.raises(ImageTooSmallError):
+        preprocess(png_bytes(image))
+
+
+def test_a_few_specks_are_not_a_signature() -> None:
+    page = np.full((300, 400), 255, dtype=np.uint8)
+    page[50, 50] = 0
+    page[100:102, 200:202] = 0
+    page[250, 300:303] = 0
+    with pytest.raises((NoInkError, ImageTooSmallError)):
+        preprocess(page)
+
+
+def test_a_small_blot_is_too_small() -> None:
+    page = np.full((300, 400), 255, dtype=np.uint8)
+    page[140:146, 190:196] = 0  # 36 ink pixels: enough ink, too small an extent
+    with pytest.raises(ImageTooSmallError):
+        preprocess(page)
+
+
+# --- undecodable, too large -----------------------------------------------------------------------
+
+
+UNDECODABLE = {
+    "empty bytes": b"",
+    "text": b"Dear bank, this is not an image.\n",
+    "pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << >>\n%%EOF\n",
+    "svg": b'<svg xmlns="http://www.w3.org/2000/svg" width="100" height="50"><path d="M0 0L9 9"/></svg>',
+    "gif header only": b"GIF89a",
+    "png signature only": b"\x89PNG\r\n\x1a\n",
+    "2-channel array": np.zeros((50, 50, 2), dtype=np.uint8),
+    "1-D array": np.zeros(100, dtype=np.uint8),
+    "empty array": np.zeros((0, 0), dtype=np.uint8),
+    "object array": np.array([[None, 1], [2, 3]], dtype=object),
+    "complex array": np.ones((40, 40), dtype=np.complex128),
+    "string array": np.array([["a", "b"], ["c", "d"]]),
+}
+
+
+@pytest.mark.parametrize("source", UNDECODABLE.values(), ids=UNDECODABLE.keys())
+def test_undecodable_inputs(source) -> None:
+    with pytest.raises(UndecodableImageError):
+        preprocess(source)
+
+
+def test_truncated_png(signature) -> None:
+    data = png_bytes(signature)
+    with pytest.raises(UndecodableImageError):
+        preprocess(data[: len(data) // 2])
+    with pytest.raises(UndecodableImageError):
+        preprocess(Image.open(io.BytesIO(data[: len(data) // 2])))  # decoding is lazy in Pillow
+
+
+def test_missing_file_and_directory(tmp_path) -> None:
+    with pytest.raises(UndecodableImageError, match="no such file"):
+        preprocess(tmp_path / "missing.png")
+    with pytest.raises(UndecodableImageError):
+        preprocess(str(tmp_path))
+
+
+@pytest.fixture
+def decoding_forbidden(monkeypatch):
+    """Make any attempt to decode pixels fail the test."""
+
+    def load(self):
+        """Stand-in for ImageFile.load."""
+        raise AssertionError("pixels were decoded")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", load)
+
+
+@pytest.mark.parametrize(
+    "side",
+    [
+        7_000,  # 49 Mpx: over our 40 Mpx limit, under Pillow's bomb warning
+        10_000,  # 100 Mpx: Pillow's DecompressionBombWarning
+        30_000,  # 900 Mpx: Pillow's DecompressionBombError
+    ],
+)
+def test_decompression_bomb_is_refused_before_decoding(decoding_forbidden, side) -> None:
+    with pytest.raises(ImageTooLargeError):
+        preprocess(_png_header(side, side))
+
+
+def test_lazily_opened_large_pil_image_is_refused_before_decoding(decoding_forbidden) -> None:
+    image = Image.open(io.BytesIO(_png_header(7_000, 7_000)))
+    with pytest.raises(ImageTooLargeError):
+        preprocess(image)
+
+
+def test_max_pixels_is_honoured(signature) -> None:
+    data = png_bytes(signature)
+    with pytest.raises(ImageTooLargeError):
+        preprocess(data, max_pixels=signature.width * signature.height - 1)
+    assert preprocess(data, max_pixels=signature.width * signature.height).shape[0] == CANVAS_HEIGHT
+
+
+@pytest.mark.parametrize(
+    ("source", "error_class", "code", "status"),
+    [
+        (b"not an image", UndecodableImageError, "undecodable_image", 415),
+        (_png_header(30_000, 30_000), ImageTooLargeError, "image_too_large", 413),
+        (np.zeros((8, 8), dtype=np.uint8), ImageTooSmallError, "image_too_small", 422),
+        (np.full((100, 100), 255, dtype=np.uint8), NoInkError, "no_ink", 422),
+    ],
+    ids=["undecodable", "too large", "too small", "no ink"],
+)
+def test_errors_carry_code_and_http_status(source, error_class, code, status) -> None:
+    with pytest.raises(error_class) as caught:
+        preprocess(source)
+    error = caught.value
+    assert isinstance(error, ImageError)
+    assert (error.code, error.http_status) == (code, status)
+    assert error.to_dict() == {"error": code, "message": str(error)} and error.message

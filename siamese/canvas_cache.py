@@ -2,7 +2,8 @@
 
 Training and evaluation read thousands of images; preprocessing each costs a few milliseconds, so the
 canvases (uint8, ink high) are cached, one file per image, under a key made of the image's path, size
-and mtime and the preprocessing version. Change ``PREPROCESS_VERSION`` whenever ``siamese.preprocess`` changes output.
+and mtime and the preprocessing version. Change ``PREPROCESS_VERSION`` whenever
+``siamese.preprocess`` changes its output.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from tqdm import tqdm
 from siamese.errors import ImageError
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
 
-PREPROCESS_VERSION = "1"
+PREPROCESS_VERSION = "2"
 
 
 def _cache_file(cache_dir: Path, path: Path) -> Path:

@@ -154,8 +154,11 @@ def otsu_threshold(gray: np.ndarray) -> int:
     return int(np.argmax(between))
 
 
-def ink_mask(gray: np.ndarray) -> np.ndarray:
-    """Boolean mask of the ink in a dark-ink-on-light-paper uint8 image.
+def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
+    """Boolean mask of the ink in a dark-ink-on-light-paper uint8 image, and the paper's grey level.
+
+    The threshold comes from a lightly smoothed copy (robust to scanner noise), but a pixel is ink
+    only if it is also darker than the threshold itself, so the mask does not spread past the stroke.
 
     Raises:
         NoInkError: the image has no ink clearly darker than its background.
@@ -169,7 +172,8 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     contrast = float(np.median(smoothed_u8[~mask]) - np.median(smoothed_u8[mask]))
     if contrast < MIN_INK_CONTRAST:
         raise NoInkError("the image holds no ink clearly darker than the paper")
-    return _drop_specks(mask)
+    paper = float(np.median(gray[~mask]))
+    return _drop_specks(mask & (gray <= threshold)), paper
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
@@ -203,7 +207,7 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
         )
     if np.median(gray) < 128:
         gray = 255 - gray  # light ink on dark paper: flip to dark on light
-    mask = ink_mask(gray)
+    mask, paper = ink_mask(gray)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0 or int(mask.sum()) < MIN_INK_PIXELS:
@@ -211,7 +215,8 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     if max(bottom - top, right - left) < MIN_INK_EXTENT:
         raise ImageTooSmallError("the ink covers too small an area to be a signature")
-    ink = np.where(mask, 255 - gray, 0)[top:bottom, left:right].astype(np.float32)
+    strength = np.clip(paper - gray.astype(np.float32), 0.0, 255.0)
+    ink = np.where(mask, strength, 0.0)[top:bottom, left:right].astype(np.float32)
     return _fit_to_canvas(ink)
 
 

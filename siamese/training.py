@@ -105,7 +105,8 @@ class BatchSampler:
         for writer_id in chosen.tolist():
             writer = self.writers[writer_id]
             pool = self.genuine[writer]
-            picks = rng.choice(len(pool), config.genuine_per_writer, replace=len(pool) < config.genuine_per_writer)
+            picks = rng.choice(len(pool), config.genuine_per_writer,
+                               replace=len(pool) < config.genuine_per_writer)
             indices += [pool[i] for i in picks]
             writer_ids += [writer_id] * len(picks)
             genuine_flags += [True] * len(picks)
@@ -295,7 +296,8 @@ def train(
         elapsed = elapsed_before + time.monotonic() - started
         history_file.write_text(json.dumps({"history": history, "elapsed_seconds": elapsed}, indent=1))
         if progress:
-            tqdm.write(f"epoch {epoch + 1}: pair {losses['pair_loss']:.3f} cls {losses['classifier_loss']:.3f}"
+            tqdm.write(f"epoch {epoch + 1}: pair {losses['pair_loss']:.3f}"
+                       f" cls {losses['classifier_loss']:.3f}"
                        f" val eer skilled {mean_metric(validation, 'eer_skilled'):.3f}"
                        f" random {mean_metric(validation, 'eer_random'):.3f}")
         if max_minutes is not None and (time.monotonic() - started) / 60 >= max_minutes:

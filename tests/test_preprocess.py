@@ -187,13 +187,6 @@ def test_grey_noisy_scan_background_is_removed(writer) -> None:
     assert (canvas[clean == 0] > 0).mean() < 0.05  # the page itself is not turned into ink
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known preprocessing defect, reported, not fixed while a model trains on this output: the ink "
-    "mask comes from a blurred copy so it reaches about a pixel past each stroke, and ink is 255 - gray "
-    "rather than paper - gray, so grey paper leaves a halo (values up to ~0.25 at paper 205) around every "
-    "stroke that white paper does not: ~40% more inked pixels, ~15-25% more ink mass",
-)
 @pytest.mark.parametrize("writer", [1, 2])
 def test_grey_paper_leaves_no_halo_around_strokes(writer) -> None:
     clean = preprocess(_signature(writer))

@@ -81,11 +81,16 @@ class SignatureModel:
         try:
             siamese_model = keras.models.load_model(model_path, safe_mode=True, compile=False)
             siamese_model.get_layer("twin")
-            siamese_model.get_layer("head")
-        except (OSError, ValueError, KeyError) as error:
+            siamese_model.get_layer("head").get_layer("similarity")
+        except (OSError, ValueError, KeyError, TypeError) as error:
             raise ModelError(f"cannot load model {model_path}: {error}") from None
         card_file = card_path_for(model_path)
-        card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        try:
+            card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot read the model card {card_file}: {error}") from None
+        if not isinstance(card, dict):
+            raise ModelError(f"the model card {card_file} is not a JSON object")
         return cls(siamese_model, file_sha256(model_path), card)
 
     @classmethod

@@ -1,0 +1,67 @@
+"""``make bench``: run every benchmark, write bench/results.json and bench/results.md.
+
+Each benchmark is a module with ``run() -> dict``; absolute times are labelled with the machine.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+BENCHMARKS = ("embedding_bench", "store_bench")
+
+
+def markdown(results: dict) -> str:
+    """A Markdown table of the headline numbers."""
+    lines = ["| benchmark | measure | value |", "|---|---|---|"]
+    embedding = results.get("embedding_bench", {})
+    if "sigverify" in embedding:
+        ours, signet = embedding["sigverify"], embedding["signet"]
+        lines += [
+            f"| embedding, PNG bytes to vector | batch 1 p50 / p99 | {ours['p50_ms']:.1f} / "
+            f"{ours['p99_ms']:.1f} ms |",
+            f"| embedding | batch 64 throughput | {ours['batch64_images_per_s']:.0f} images/s |",
+            f"| SigNet (Dey et al. 2017), same process | batch 1 p50 / p99 | {signet['p50_ms']:.1f} / "
+            f"{signet['p99_ms']:.1f} ms |",
+            f"| SigNet | batch 64 throughput | {signet['batch64_images_per_s']:.0f} images/s |",
+            f"| speed-up over SigNet | batch 1 p50 / batch 64 | {embedding['speedup_batch1_p50']:.1f}x / "
+            f"{embedding['speedup_batch64']:.1f}x |",
+        ]
+    for name, result in results.items():
+        if name in ("embedding_bench", "machine") or not isinstance(result, dict):
+            continue
+        for key, value in result.items():
+            if isinstance(value, (int, float)):
+                lines.append(f"| {name} | {key} | {value:.4g} |")
+    machine = embedding.get("machine", {})
+    lines.append("")
+    lines.append(f"Machine: {machine.get('cores', '?')} cores, {machine.get('cpu', '?')}.")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    """Run the benchmarks named on the command line (default: all) and write the results."""
+    names = sys.argv[1:] or list(BENCHMARKS)
+    results_file = HERE / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    for name in names:
+        try:
+            module = importlib.import_module(f"bench.{name}")
+        except ModuleNotFoundError as error:
+            print(f"skip {name}: {error}")
+            continue
+        started = time.monotonic()
+        print(f"running {name} ...", flush=True)
+        results[name] = module.run()
+        results[name]["seconds"] = round(time.monotonic() - started, 1)
+    results_file.write_text(json.dumps(results, indent=1) + "\n")
+    (HERE / "results.md").write_text(markdown(results))
+    print((HERE / "results.md").read_text())
+
+
+if __name__ == "__main__":
+    main()

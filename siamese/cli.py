@@ -134,6 +134,18 @@ def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
     return result, trials
 
 
+def _test_results(model, data_dirs, layout, cache_dir, references) -> dict[str, Any]:
+    """Per dataset folder: the protocol on the card's test writers at the model's threshold."""
+    results = {}
+    for data_dir in data_dirs:
+        try:
+            result, _ = _evaluate(model, [data_dir], layout, cache_dir, references, "test", seed=0)
+        except click.ClickException:
+            continue  # no test writer of the card in this folder
+        results[Path(data_dir).name] = result
+    return results
+
+
 def _choose_writers(split: dict[str, list[str]], all_writers: list[str], writers: str):
     """The writers to evaluate and a label saying how they were chosen."""
     if writers == "all":
@@ -200,6 +212,9 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
                            "writer_count": result["writers"], "references": references,
                            "far_skilled": far, "frr": frr, "far_random": far_random,
                            "data": [str(d) for d in data_dirs]}
+    if card.get("split", {}).get("test"):
+        model.threshold = float(threshold)
+        card["test"] = _test_results(model, data_dirs, layout, cache_dir, references)
     card_file.write_text(json.dumps(card, indent=1, default=float))
     click.echo(f"threshold {threshold:.4f} ({method}) on {result['writers']} writers: "
                f"FAR skilled {100 * far:.2f}%  FAR random {100 * far_random:.2f}%  FRR {100 * frr:.2f}%")

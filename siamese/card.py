@@ -1,0 +1,49 @@
+"""Render a model card (the JSON beside a ``.keras`` file) as the README's Markdown section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _pct(value: Any) -> str:
+    """A fraction as a percentage with two decimals, or n/a."""
+    return "n/a" if value is None else f"{100 * float(value):.2f}%"
+
+
+def results_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows: one per dataset with writers, queries, EERs, AUC and FAR/FRR."""
+    rows = ["| dataset | writers | queries | EER skilled | EER random | AUC (skilled) | FAR skilled | FRR |",
+            "|---|---|---|---|---|---|---|---|"]
+    for dataset, r in sorted(results.items()):
+        auc = "n/a" if r.get("auc") is None else f"{r['auc']:.4f}"
+        rows.append(f"| {dataset} | {r['writers']} | {r['queries']} | {_pct(r.get('eer_skilled'))} | "
+                    f"{_pct(r.get('eer_random'))} | {auc} | {_pct(r.get('far'))} | {_pct(r.get('frr'))} |")
+    return rows
+
+
+def render_card_markdown(card: dict[str, Any]) -> str:
+    """The model card as Markdown: data, split, hyperparameters, command, cost and results."""
+    hyper = card.get("hyperparameters", {})
+    split = card.get("split", {})
+    lines = [
+        f"Model `{card.get('name', '?')}`: {card.get('parameters', 0):,} parameters, "
+        f"{card.get('twin_flops_per_image', 0) / 1e6:.0f} MFLOPs per image (twin), trained for "
+        f"{card.get('training_seconds', 0) / 60:.0f} min on this 2-core CPU ({card.get('epochs_run')} epochs of "
+        f"{hyper.get('steps_per_epoch')} batches; best validation epoch {card.get('best_epoch')}).",
+        "",
+        f"- Data: {', '.join(f'{k} ({v} images)' for k, v in card.get('datasets', {}).items())}.",
+        f"- Writer-disjoint split per dataset (seed {hyper.get('seed')}): "
+        + ", ".join(f"{name} {len(split.get(name, []))} writers" for name in ("train", "validation", "test"))
+        + ".",
+        f"- Command: `{card.get('command', '')}`",
+        f"- Threshold {card.get('threshold', 0):.4f} ({card.get('threshold_source', '?')}).",
+    ]
+    calibration = card.get("calibration")
+    if calibration:
+        lines.append(f"  Calibrated at {calibration['method']} on {calibration['writer_count']} "
+                     f"{calibration['writers']} writers: FAR skilled {_pct(calibration['far_skilled'])}, "
+                     f"FAR random {_pct(calibration['far_random'])}, FRR {_pct(calibration['frr'])}.")
+    lines += ["", f"Test writers ({hyper.get('references', 5)} references per writer, "
+              "threshold-free EER and FAR/FRR at the threshold above):", ""]
+    lines += results_table(card.get("test", {}))
+    return "\n".join(lines) + "\n"

@@ -28,7 +28,8 @@ def render_card_markdown(card: dict[str, Any]) -> str:
     lines = [
         f"Model `{card.get('name', '?')}`: {card.get('parameters', 0):,} parameters, "
         f"{card.get('twin_flops_per_image', 0) / 1e6:.0f} MFLOPs per image (twin), trained for "
-        f"{card.get('training_seconds', 0) / 60:.0f} min on this 2-core CPU ({card.get('epochs_run')} epochs of "
+        f"{card.get('training_seconds', 0) / 60:.0f} min on this 2-core CPU "
+        f"({card.get('epochs_run')} epochs of "
         f"{hyper.get('steps_per_epoch')} batches; best validation epoch {card.get('best_epoch')}).",
         "",
         f"- Data: {', '.join(f'{k} ({v} images)' for k, v in card.get('datasets', {}).items())}.",

@@ -20,6 +20,12 @@ class Settings:
 
     ``database_url`` and ``model_path`` default to values derived from ``data_dir`` and the
     shipped weights; ``threshold`` None means "the model's calibrated threshold".
+
+    Enrollment policy (see ``enroll.policy``): ``enroll_consistency_threshold`` (None: the decision
+    threshold) and ``enroll_cross_match_threshold`` (None: the decision threshold) set when the
+    ``inconsistent_reference`` and ``matches_other_customer`` warnings fire;
+    ``enroll_blocking_warnings`` is a comma-separated list of warning codes that reject the request
+    unless it is forced ("" blocks none, "all" blocks every warning).
     """
 
     data_dir: Path = Path("var")
@@ -31,6 +37,11 @@ class Settings:
     max_image_pixels: int = 40_000_000
     secret_key: str = ""
     admin_password: str = ""
+    index_nprobe: int = 32
+    enroll_max_images: int = 20
+    enroll_consistency_threshold: float | None = None
+    enroll_cross_match_threshold: float | None = None
+    enroll_blocking_warnings: str = "matches_other_customer"
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -90,8 +101,9 @@ def _convert(name: str, raw: str) -> object:
     """Turn one environment string into the type of the field ``name``."""
     if name in ("data_dir", "model_path"):
         return Path(raw) if raw else None
-    if name == "threshold":
+    if name in ("threshold", "enroll_consistency_threshold", "enroll_cross_match_threshold"):
         return float(raw) if raw else None
-    if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels"):
+    if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels", "index_nprobe",
+                "enroll_max_images"):
         return int(raw)
     return raw

@@ -1,0 +1,176 @@
+"""Keeping the FAISS index equal to SQL: start-up check, incremental repair, full rebuild.
+
+The index holds exactly the references whose ``model_version`` is the current model's. It is
+compared with SQL by a summary (model version, count, last id, sum of ids); on a difference the
+id sets are diffed and repaired; a missing, corrupt or other-version file is rebuilt from SQL.
+Writers hold a file lock in the data dir while they repair and save, so two processes never
+interleave their writes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from sqlalchemy import func, select
+
+from store.database import Store, embedding_from_bytes
+from store.errors import IndexCorruptError
+from store.index import IndexSummary, VectorIndex
+from store.schema import EMBEDDING_DIM, Reference
+
+FETCH_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    """What a check did: ``ok`` (nothing), ``loaded``, ``repaired`` or ``rebuilt``, and why."""
+
+    action: str
+    reason: str
+    count: int
+    model_version: str
+
+    def describe(self) -> str:
+        """One line for the command line."""
+        text = f"index {self.action}: {self.count} references, model {self.model_version[:12]}"
+        return f"{text} ({self.reason})" if self.reason else text
+
+
+@contextmanager
+def index_lock(store: Store) -> Iterator[None]:
+    """An exclusive lock on the index files of this data dir (across processes)."""
+    lock_path = store.settings.index_path.with_name(store.settings.index_path.name + ".lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def sql_summary(store: Store, model_version: str) -> IndexSummary:
+    """Count, last id and id sum of the references of ``model_version`` in SQL."""
+    with store.sessions() as session:
+        count, last, total = session.execute(
+            select(func.count(Reference.id), func.max(Reference.id), func.sum(Reference.id))
+            .where(Reference.model_version == model_version)
+        ).one()
+    return IndexSummary(model_version, int(count or 0), int(last or 0), int(total or 0))
+
+
+def latest_model_version(store: Store) -> str | None:
+    """The model version of the newest reference in SQL, or None when there is none."""
+    with store.sessions() as session:
+        return session.scalar(select(Reference.model_version).order_by(Reference.id.desc()).limit(1))
+
+
+def sync_index(store: Store, model_version: str | None, save: bool = True) -> IndexReport:
+    """Make ``store.index`` equal SQL for ``model_version`` (loading or rebuilding it) and save it.
+
+    ``model_version`` None means: the version of the index file, else of the newest reference.
+    """
+    settings = store.settings
+    with index_lock(store):
+        reason = ""
+        action = "ok"
+        if store.index is None:
+            try:
+                store.index = VectorIndex.load(settings.index_path, settings.index_meta_path,
+                                               settings.index_nprobe)
+                action = "loaded"
+            except IndexCorruptError as error:
+                reason = "missing" if not settings.index_path.exists() else error.message
+        version = model_version or (store.index.model_version if store.index else None)
+        version = version or latest_model_version(store) or "none"
+        if store.index is None or store.index.model_version != version:
+            if store.index is not None:
+                reason = f"index of model {store.index.model_version[:12]}, current {version[:12]}"
+            report = _rebuild_locked(store, version, reason or "no index")
+        else:
+            report = _repair_locked(store, store.index, action)
+        if save and (store.index_dirty or report.action in ("repaired", "rebuilt")):
+            _save_locked(store)
+        return report
+
+
+def rebuild_index(store: Store, model_version: str, reason: str = "requested") -> IndexReport:
+    """Build the index from SQL from scratch and save it."""
+    with index_lock(store):
+        report = _rebuild_locked(store, model_version, reason)
+        _save_locked(store)
+        return report
+
+
+def save_index(store: Store) -> None:
+    """Write the in-memory index to disk (under the lock) if it changed since the last save."""
+    if store.index is not None and store.index_dirty:
+        with index_lock(store):
+            _save_locked(store)
+
+
+def _save_locked(store: Store) -> None:
+    assert store.index is not None
+    store.index.save(store.settings.index_path, store.settings.index_meta_path)
+    store.index_dirty = False
+
+
+def _rebuild_locked(store: Store, model_version: str, reason: str) -> IndexReport:
+    ids, vectors = _load_vectors(store, model_version)
+    store.index = VectorIndex.build(EMBEDDING_DIM, model_version, ids, vectors,
+                                    store.settings.ivf_min_size, store.settings.index_nprobe)
+    store.index_dirty = True
+    return IndexReport("rebuilt", reason, len(ids), model_version)
+
+
+def _repair_locked(store: Store, index: VectorIndex, action: str) -> IndexReport:
+    """Diff ids with SQL when the summaries differ; add what is missing, drop what is gone."""
+    version = index.model_version
+    expected = sql_summary(store, version)
+    if index.summary() == expected:
+        return IndexReport(action, "", expected.count, version)
+    with store.sessions() as session:
+        sql_ids = np.fromiter(
+            session.scalars(select(Reference.id).where(Reference.model_version == version)),
+            dtype=np.int64,
+        )
+    present = index.ids()
+    missing = np.setdiff1d(sql_ids, present)
+    extra = np.setdiff1d(present, sql_ids)
+    index.remove(extra)
+    if len(missing):
+        ids, vectors = _load_vectors(store, version, missing)
+        index.add(ids, vectors)
+    store.index_dirty = True
+    if index.summary() != sql_summary(store, version):
+        return _rebuild_locked(store, version, "SQL changed during the repair")
+    reason = f"added {len(missing)}, removed {len(extra)}"
+    return IndexReport("repaired", reason, len(index), version)
+
+
+def _load_vectors(
+    store: Store, model_version: str, only_ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and embeddings of the references of ``model_version`` (optionally only ``only_ids``)."""
+    ids: list[int] = []
+    vectors: list[np.ndarray] = []
+    wanted = None if only_ids is None else [int(i) for i in only_ids]
+    chunks = [None] if wanted is None else [
+        wanted[start : start + FETCH_BATCH] for start in range(0, len(wanted), FETCH_BATCH)
+    ]
+    with store.sessions() as session:
+        for chunk in chunks:
+            query = select(Reference.id, Reference.embedding).where(
+                Reference.model_version == model_version
+            )
+            if chunk is not None:
+                query = query.where(Reference.id.in_(chunk))
+            for row_id, data in session.execute(query.order_by(Reference.id)):
+                ids.append(int(row_id))
+                vectors.append(embedding_from_bytes(data))
+    matrix = np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
+    return np.asarray(ids, dtype=np.int64), matrix

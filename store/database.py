@@ -1,0 +1,71 @@
+"""Engine, sessions and the Store: one SQL database plus the FAISS cache of its reference vectors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from store.index import VectorIndex
+from store.schema import EMBEDDING_DIM
+from store.settings import Settings
+
+
+def make_engine(database_url: str) -> Engine:
+    """An engine for ``database_url``; SQLite gets foreign keys, WAL and a busy timeout."""
+    if database_url.startswith("sqlite"):
+        engine = create_engine(database_url, connect_args={"timeout": 60})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(database_url, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    """Enforce foreign keys (ON DELETE CASCADE) and let readers run beside one writer."""
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def embedding_to_bytes(vector: np.ndarray) -> bytes:
+    """A 256-d embedding as 1024 little-endian float32 bytes."""
+    array = np.asarray(vector, dtype="<f4").reshape(-1)
+    if array.shape != (EMBEDDING_DIM,):
+        raise ValueError(f"an embedding has {EMBEDDING_DIM} values, got {array.size}")
+    return array.tobytes()
+
+
+def embedding_from_bytes(data: bytes) -> np.ndarray:
+    """The float32 vector stored by :func:`embedding_to_bytes`."""
+    return np.frombuffer(data, dtype="<f4").astype(np.float32)
+
+
+class Store:
+    """The SQL database (the truth) and the in-memory FAISS index derived from it.
+
+    The index is loaded, checked and repaired by ``store.consistency.sync_index``.
+    """
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = engine if engine is not None else make_engine(settings.database_url)
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self.index: VectorIndex | None = None
+        self.index_dirty = False
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A session whose work is committed at the end of the block, or rolled back on error."""
+        with self.sessions() as session, session.begin():
+            yield session
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()

@@ -1,0 +1,65 @@
+"""Domain errors of the store, enrollment and verification layers (the SigverifyError family)."""
+
+from __future__ import annotations
+
+from siamese.errors import SigverifyError
+
+
+class InvalidCustomerIdError(SigverifyError):
+    """A customer ID is empty, too long, or has characters outside ``[A-Za-z0-9._-]``."""
+
+    code = "invalid_customer_id"
+    http_status = 422
+
+
+class CustomerNotFoundError(SigverifyError):
+    """No customer has this ID (never enrolled, or deleted)."""
+
+    code = "customer_not_found"
+    http_status = 404
+
+
+class CustomerSuspendedError(SigverifyError):
+    """The customer exists but is suspended, so nothing is verified against it."""
+
+    code = "customer_suspended"
+    http_status = 409
+
+
+class NoReferencesError(SigverifyError):
+    """The customer has no reference signature to verify against."""
+
+    code = "no_references"
+    http_status = 409
+
+
+class ModelVersionMismatchError(SigverifyError):
+    """The stored embeddings were made by another model version; ``sigverify reindex`` fixes it."""
+
+    code = "model_version_mismatch"
+    http_status = 409
+
+
+class DuplicateReferenceError(SigverifyError):
+    """The exact same image file is already enrolled (or appears twice in one request)."""
+
+    code = "duplicate_reference"
+    http_status = 409
+
+
+class EnrollmentRejectedError(SigverifyError):
+    """Enrollment was refused: no images, too many, or a blocking warning (see enroll.policy)."""
+
+    code = "enrollment_rejected"
+    http_status = 422
+
+    def __init__(self, message: str, warnings: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.warnings = list(warnings or [])
+
+
+class IndexCorruptError(SigverifyError):
+    """The FAISS index file or its metadata is missing, unreadable or inconsistent."""
+
+    code = "index_corrupt"
+    http_status = 500

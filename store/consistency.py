@@ -107,9 +107,10 @@ def rebuild_index(store: Store, model_version: str, reason: str = "requested") -
 
 
 def save_index(store: Store) -> None:
-    """Write the in-memory index to disk (under the lock) if it changed since the last save."""
+    """Write the in-memory index to disk if it changed, first catching up with other writers in SQL."""
     if store.index is not None and store.index_dirty:
         with index_lock(store):
+            _repair_locked(store, store.index, "ok")
             _save_locked(store)
 
 

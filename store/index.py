@@ -86,12 +86,12 @@ class VectorIndex:
         ids = np.asarray(ids, dtype=np.int64)
         if not len(ids):
             return 0
-        return int(self._index.remove_ids(ids))
+        return int(self._index.remove_ids(ids))  # type: ignore[arg-type]
 
     def ids(self) -> np.ndarray:
         """All ids in the index, sorted."""
         if isinstance(self._index, faiss.IndexIVF):
-            lists = self._index.invlists
+            lists: Any = self._index.invlists
             parts = [
                 faiss.rev_swig_ptr(lists.get_ids(number), lists.list_size(number)).copy()
                 for number in range(self._index.nlist)

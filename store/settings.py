@@ -94,7 +94,7 @@ class Settings:
             derived = Settings(data_dir=self.data_dir).database_url
             if self.database_url == derived:
                 changes["database_url"] = ""
-        return replace(self, **changes)
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 def _convert(name: str, raw: str) -> object:

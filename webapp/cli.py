@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from siamese.cli import calibrate_command, evaluate_command, train_command
 
+from enroll.cli import enroll_command, import_command
+from siamese.cli import calibrate_command, evaluate_command, train_command
+from store.cli import customers_group, db_group, index_group
 from store.settings import Settings
+from verify.cli import compare_command, identify_command, reindex_command, verify_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -42,3 +45,13 @@ def main(
 main.add_command(train_command)
 main.add_command(evaluate_command)
 main.add_command(calibrate_command)
+
+main.add_command(db_group)
+main.add_command(index_group)
+main.add_command(customers_group)
+main.add_command(enroll_command)
+main.add_command(import_command)
+main.add_command(compare_command)
+main.add_command(verify_command)
+main.add_command(identify_command)
+main.add_command(reindex_command)

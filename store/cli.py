@@ -1,0 +1,183 @@
+"""``sigverify db``, ``index`` and ``customers`` commands, and what every store-backed command shares.
+
+Every command that opens the store first applies pending migrations and then checks the FAISS index
+against SQL (repairing or rebuilding it), so a damaged index never blocks work. Domain errors are
+printed as ``error: CODE: message`` on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+import click
+from sqlalchemy import func, select
+
+from siamese.errors import SigverifyError
+from store.consistency import IndexReport, rebuild_index, sql_summary, sync_index
+from store.customers import delete_customer, get_customer, list_customers
+from store.database import Store
+from store.migrate import upgrade_database
+from store.schema import Verification
+from store.settings import Settings
+
+ERROR_EXIT = 2
+
+
+@contextmanager
+def domain_errors() -> Iterator[None]:
+    """Turn a SigverifyError into ``error: CODE: message`` on stderr and exit status 2."""
+    try:
+        yield
+    except SigverifyError as error:
+        click.echo(f"error: {error.code}: {error.message}", err=True)
+        sys.exit(ERROR_EXIT)
+
+
+def current_model_version(settings: Settings) -> str | None:
+    """The configured model's version (sha256 of its file), without loading TensorFlow."""
+    from siamese.model import SHIPPED_MODEL, file_sha256
+
+    path = settings.model_path if settings.model_path is not None else SHIPPED_MODEL
+    return file_sha256(path) if path.is_file() else None
+
+
+def open_checked_store(settings: Settings, model_version: str | None = None) -> Store:
+    """Migrate, open the store and sync its index with SQL; says so when it had to repair it."""
+    upgrade_database(settings)
+    store = Store(settings)
+    report = sync_index(store, model_version or current_model_version(settings))
+    if report.action in ("repaired", "rebuilt"):
+        click.echo(report.describe(), err=True)
+    return store
+
+
+@click.group("db")
+def db_group() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db_group.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@click.pass_obj
+def db_upgrade(settings: Settings, revision: str) -> None:
+    """Apply the migrations to the configured database."""
+    with domain_errors():
+        upgrade_database(settings, revision)
+    click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
+
+
+@click.group("index")
+def index_group() -> None:
+    """The FAISS index of reference embeddings (a cache of SQL)."""
+
+
+@index_group.command("check")
+@click.pass_obj
+def index_check(settings: Settings) -> None:
+    """Compare the index file with SQL; repair or rebuild it when they differ."""
+    with domain_errors():
+        upgrade_database(settings)
+        store = Store(settings)
+        report = sync_index(store, current_model_version(settings))
+        click.echo(report.describe())
+        store.close()
+
+
+@index_group.command("rebuild")
+@click.pass_obj
+def index_rebuild(settings: Settings) -> None:
+    """Rebuild the index from SQL from scratch."""
+    with domain_errors():
+        upgrade_database(settings)
+        store = Store(settings)
+        version = current_model_version(settings) or "none"
+        report: IndexReport = rebuild_index(store, version)
+        click.echo(report.describe())
+        store.close()
+
+
+@click.group("customers")
+def customers_group() -> None:
+    """List, show and delete enrolled customers."""
+
+
+@customers_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@click.pass_obj
+def customers_list(settings: Settings, as_json: bool) -> None:
+    """Print one line per customer: ID, references, status, threshold, name."""
+    with domain_errors():
+        store = open_checked_store(settings)
+        for summary in list_customers(store):
+            if as_json:
+                click.echo(json.dumps(asdict(summary)))
+            else:
+                threshold = "-" if summary.threshold is None else f"{summary.threshold:.3f}"
+                click.echo(f"{summary.customer_id}\t{summary.reference_count}\t{summary.status}\t"
+                           f"{threshold}\t{summary.display_name or ''}")
+        store.close()
+
+
+@customers_group.command("show")
+@click.argument("customer_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_obj
+def customers_show(settings: Settings, customer_id: str, as_json: bool) -> None:
+    """Show one customer and their references (exit status 2 if unknown)."""
+    with domain_errors():
+        store = open_checked_store(settings)
+        with store.sessions() as session:
+            customer = get_customer(session, customer_id)
+            references: list[dict[str, Any]] = [
+                {"id": r.id, "sha256": r.sha256, "model_version": r.model_version,
+                 "created_at": r.created_at.isoformat(timespec="seconds")}
+                for r in customer.references
+            ]
+            verifications = session.scalar(
+                select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
+            )
+            data = {"customer_id": customer.external_id, "display_name": customer.display_name,
+                    "status": customer.status, "threshold": customer.threshold,
+                    "created_at": customer.created_at.isoformat(timespec="seconds"),
+                    "references": references, "verifications": int(verifications or 0)}
+        store.close()
+    if as_json:
+        click.echo(json.dumps(data, indent=1))
+        return
+    for key in ("customer_id", "display_name", "status", "threshold", "created_at", "verifications"):
+        click.echo(f"{key}: {data[key]}")
+    for reference in references:
+        click.echo(f"reference {reference['id']}: sha256 {str(reference['sha256'])[:16]} "
+                   f"model {str(reference['model_version'])[:12]} {reference['created_at']}")
+
+
+@customers_group.command("delete")
+@click.argument("customer_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.pass_obj
+def customers_delete(settings: Settings, customer_id: str, yes: bool) -> None:
+    """Delete a customer, their reference images, embeddings and index entries (audit rows stay)."""
+    with domain_errors():
+        store = open_checked_store(settings)
+        with store.sessions() as session:
+            get_customer(session, customer_id)
+        if not yes:
+            click.confirm(f"Delete customer {customer_id} and their references?", abort=True)
+        removed = delete_customer(store, customer_id)
+        version = store.index.model_version if store.index else None
+        remaining = sql_summary(store, version).count if version else 0
+        store.close()
+    click.echo(f"deleted {customer_id} ({removed} references; {remaining} remain indexed)")
+
+
+def _redacted(url: str) -> str:
+    """The database URL without a password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+

@@ -149,13 +149,13 @@ def _verifiable_customer(session: Any, customer_id: str, model_version: str) -> 
     if customer.status != STATUS_ACTIVE:
         raise CustomerSuspendedError(f"customer {customer_id!r} is {customer.status}")
     counts = dict(session.execute(
-        select(Reference.model_version == model_version, func.count(Reference.id))
+        select(Reference.model_version, func.count(Reference.id))
         .where(Reference.customer_id == customer.id)
-        .group_by(Reference.model_version == model_version)
+        .group_by(Reference.model_version)
     ).all())
     if not counts:
         raise NoReferencesError(f"customer {customer_id!r} has no reference signatures")
-    if not counts.get(True):
+    if not counts.get(model_version):
         raise ModelVersionMismatchError(
             f"the references of {customer_id!r} were embedded by another model version; "
             "run `sigverify reindex`"

@@ -66,7 +66,9 @@ def test_index_is_rebuilt_from_sql_when_its_file_is_missing(fake_store: Store, f
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage", "meta"])
-def test_damaged_index_file_is_rebuilt_and_no_data_is_lost(fake_store: Store, fake_model, damage: str, new_store):
+def test_damaged_index_file_is_rebuilt_and_no_data_is_lost(
+    fake_store: Store, fake_model, damage: str, new_store
+):
     enroll_writers(fake_store, fake_model, range(1, 4))
     path = fake_store.settings.index_path
     if damage == "truncate":
@@ -107,7 +109,9 @@ def test_sql_summary_and_rebuild_agree(fake_store: Store, fake_model):
     assert report.count == 9
 
 
-def test_delete_customer_removes_references_and_index_entries_but_keeps_audit(fake_store: Store, fake_model, new_store):
+def test_delete_customer_removes_references_and_index_entries_but_keeps_audit(
+    fake_store: Store, fake_model, new_store
+):
     enroll_writers(fake_store, fake_model, range(1, 3))
     verify_signature(fake_store, fake_model, "cust-1", signature_png(1, 9))
     assert delete_customer(fake_store, "cust-1") == 3

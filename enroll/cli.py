@@ -30,16 +30,14 @@ def enroll_command(settings: Settings, customer_id: str, images: tuple[Path, ...
     """Enroll IMAGE... as reference signatures of CUSTOMER_ID (all or none)."""
     with domain_errors():
         model = load_signature_model(settings)
-        store = open_checked_store(settings, model.version)
-        try:
-            result = enroll_signatures(store, model, customer_id, list(images),
-                                       display_name=display_name, force=force)
-        except EnrollmentRejectedError as error:
-            for details in error.warnings:
-                click.echo(f"warning: {details['code']}: {details['message']}", err=True)
-            raise
-        finally:
-            store.close()
+        with open_checked_store(settings, model.version) as store:
+            try:
+                result = enroll_signatures(store, model, customer_id, list(images),
+                                           display_name=display_name, force=force)
+            except EnrollmentRejectedError as error:
+                for details in error.warnings:
+                    click.echo(f"warning: {details['code']}: {details['message']}", err=True)
+                raise
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=1))
         return
@@ -65,12 +63,9 @@ def import_command(settings: Settings, directory: Path, layout: str | None, refe
     """Enroll the first K genuine signatures of every writer in DIRECTORY (idempotent, resumable)."""
     with domain_errors():
         model = load_signature_model(settings)
-        store = open_checked_store(settings, model.version)
-        try:
+        with open_checked_store(settings, model.version) as store:
             report = import_dataset(store, model, directory, layout, references, prefix=prefix,
                                     force=force, progress=not quiet)
-        finally:
-            store.close()
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=1))
         return

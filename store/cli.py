@@ -50,7 +50,11 @@ def open_checked_store(settings: Settings, model_version: str | None = None) -> 
     """Migrate, open the store and sync its index with SQL; says so when it had to repair it."""
     upgrade_database(settings)
     store = Store(settings)
-    report = sync_index(store, model_version or current_model_version(settings))
+    try:
+        report = sync_index(store, model_version or current_model_version(settings))
+    except BaseException:
+        store.close()
+        raise
     if report.action in ("repaired", "rebuilt"):
         click.echo(report.describe(), err=True)
     return store
@@ -82,10 +86,9 @@ def index_check(settings: Settings) -> None:
     """Compare the index file with SQL; repair or rebuild it when they differ."""
     with domain_errors():
         upgrade_database(settings)
-        store = Store(settings)
-        report = sync_index(store, current_model_version(settings))
+        with Store(settings) as store:
+            report = sync_index(store, current_model_version(settings))
         click.echo(report.describe())
-        store.close()
 
 
 @index_group.command("rebuild")
@@ -94,11 +97,10 @@ def index_rebuild(settings: Settings) -> None:
     """Rebuild the index from SQL from scratch."""
     with domain_errors():
         upgrade_database(settings)
-        store = Store(settings)
-        version = current_model_version(settings) or "none"
-        report: IndexReport = rebuild_index(store, version)
+        with Store(settings) as store:
+            version = current_model_version(settings) or "none"
+            report: IndexReport = rebuild_index(store, version)
         click.echo(report.describe())
-        store.close()
 
 
 @click.group("customers")
@@ -112,15 +114,15 @@ def customers_group() -> None:
 def customers_list(settings: Settings, as_json: bool) -> None:
     """Print one line per customer: ID, references, status, threshold, name."""
     with domain_errors():
-        store = open_checked_store(settings)
-        for summary in list_customers(store):
+        with open_checked_store(settings) as store:
+            summaries = list_customers(store)
+        for summary in summaries:
             if as_json:
                 click.echo(json.dumps(asdict(summary)))
             else:
                 threshold = "-" if summary.threshold is None else f"{summary.threshold:.3f}"
                 click.echo(f"{summary.customer_id}\t{summary.reference_count}\t{summary.status}\t"
                            f"{threshold}\t{summary.display_name or ''}")
-        store.close()
 
 
 @customers_group.command("show")
@@ -129,23 +131,20 @@ def customers_list(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def customers_show(settings: Settings, customer_id: str, as_json: bool) -> None:
     """Show one customer and their references (exit status 2 if unknown)."""
-    with domain_errors():
-        store = open_checked_store(settings)
-        with store.sessions() as session:
-            customer = get_customer(session, customer_id)
-            references: list[dict[str, Any]] = [
-                {"id": r.id, "sha256": r.sha256, "model_version": r.model_version,
-                 "created_at": r.created_at.isoformat(timespec="seconds")}
-                for r in customer.references
-            ]
-            verifications = session.scalar(
-                select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
-            )
-            data = {"customer_id": customer.external_id, "display_name": customer.display_name,
-                    "status": customer.status, "threshold": customer.threshold,
-                    "created_at": customer.created_at.isoformat(timespec="seconds"),
-                    "references": references, "verifications": int(verifications or 0)}
-        store.close()
+    with domain_errors(), open_checked_store(settings) as store, store.sessions() as session:
+        customer = get_customer(session, customer_id)
+        references: list[dict[str, Any]] = [
+            {"id": r.id, "sha256": r.sha256, "model_version": r.model_version,
+             "created_at": r.created_at.isoformat(timespec="seconds")}
+            for r in customer.references
+        ]
+        verifications = session.scalar(
+            select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
+        )
+        data = {"customer_id": customer.external_id, "display_name": customer.display_name,
+                "status": customer.status, "threshold": customer.threshold,
+                "created_at": customer.created_at.isoformat(timespec="seconds"),
+                "references": references, "verifications": int(verifications or 0)}
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
@@ -162,8 +161,7 @@ def customers_show(settings: Settings, customer_id: str, as_json: bool) -> None:
 @click.pass_obj
 def customers_delete(settings: Settings, customer_id: str, yes: bool) -> None:
     """Delete a customer, their reference images, embeddings and index entries (audit rows stay)."""
-    with domain_errors():
-        store = open_checked_store(settings)
+    with domain_errors(), open_checked_store(settings) as store:
         with store.sessions() as session:
             get_customer(session, customer_id)
         if not yes:
@@ -171,7 +169,6 @@ def customers_delete(settings: Settings, customer_id: str, yes: bool) -> None:
         removed = delete_customer(store, customer_id)
         version = store.index.model_version if store.index else None
         remaining = sql_summary(store, version).count if version else 0
-        store.close()
     click.echo(f"deleted {customer_id} ({removed} references; {remaining} remain indexed)")
 
 

@@ -69,3 +69,9 @@ class Store:
     def close(self) -> None:
         """Release the engine's connections."""
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -48,11 +48,8 @@ def verify_command(settings: Settings, customer_id: str, image: Path, as_json: b
     """Verify IMAGE against CUSTOMER_ID's references (exit 0 match, 1 no match, 2 error)."""
     with domain_errors():
         model = load_signature_model(settings)
-        store = open_checked_store(settings, model.version)
-        try:
+        with open_checked_store(settings, model.version) as store:
             result = verify_signature(store, model, customer_id, image, actor=actor, channel="cli")
-        finally:
-            store.close()
     if as_json:
         click.echo(json.dumps(result.to_dict()))
     else:
@@ -72,11 +69,8 @@ def identify_command(settings: Settings, image: Path, top: int, as_json: bool) -
     """List the enrolled customers whose signatures best match IMAGE (1:N)."""
     with domain_errors():
         model = load_signature_model(settings)
-        store = open_checked_store(settings, model.version)
-        try:
+        with open_checked_store(settings, model.version) as store:
             candidates = identify_signature(store, model, image, top)
-        finally:
-            store.close()
     if as_json:
         click.echo(json.dumps([asdict(candidate) for candidate in candidates]))
         return
@@ -94,9 +88,6 @@ def reindex_command(settings: Settings, quiet: bool) -> None:
     """Re-embed every stored reference image with the current model, then rebuild the index."""
     with domain_errors():
         model = load_signature_model(settings)
-        store = open_checked_store(settings, model.version)
-        try:
+        with open_checked_store(settings, model.version) as store:
             count, report = reindex_references(store, model, progress=not quiet)
-        finally:
-            store.close()
     click.echo(f"re-embedded {count} references; {report.describe()}")

@@ -62,8 +62,14 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed at the end of the block, or rolled back on error."""
+        """A session whose work is committed at the end of the block, or rolled back on error.
+
+        On SQLite the transaction takes the write lock at once (``BEGIN IMMEDIATE``), so two
+        processes that read and then write wait for each other instead of failing.
+        """
         with self.sessions() as session, session.begin():
+            if self.engine.dialect.name == "sqlite":
+                session.connection().exec_driver_sql("BEGIN IMMEDIATE")
             yield session
 
     def close(self) -> None:

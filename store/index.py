@@ -37,7 +37,7 @@ class IndexSummary:
 class VectorIndex:
     """FAISS index of unit vectors for one model version, ids = reference row ids."""
 
-    def __init__(self, dim: int, model_version: str, index: Any = None, nprobe: int = 32) -> None:
+    def __init__(self, dim: int, model_version: str, index: Any = None, nprobe: int = 64) -> None:
         self.dim = dim
         self.model_version = model_version
         self._index = index if index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
@@ -47,15 +47,15 @@ class VectorIndex:
     @classmethod
     def build(
         cls, dim: int, model_version: str, ids: np.ndarray, vectors: np.ndarray,
-        ivf_min_size: int = 100_000, nprobe: int = 32,
+        ivf_min_size: int = 100_000, nprobe: int = 64,
     ) -> VectorIndex:
         """A new index holding ``vectors`` under ``ids``; IVF when there are ``ivf_min_size`` or more."""
         vectors = _as_matrix(vectors, dim)
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) >= max(ivf_min_size, 1):
-            nlist = int(max(16, min(4096, 4 * np.sqrt(len(ids)))))
+            nlist = int(max(16, min(4096, np.sqrt(len(ids)))))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
-            sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: nlist * 64]]
+            sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: nlist * 40]]
             index.train(sample)
             built = cls(dim, model_version, index, nprobe)
         else:
@@ -130,7 +130,7 @@ class VectorIndex:
         write_atomic(meta_path, json.dumps(meta, indent=1).encode())
 
     @classmethod
-    def load(cls, path: Path, meta_path: Path, nprobe: int = 32) -> VectorIndex:
+    def load(cls, path: Path, meta_path: Path, nprobe: int = 64) -> VectorIndex:
         """Read an index written by :meth:`save`.
 
         Raises:

@@ -37,7 +37,7 @@ class Settings:
     max_image_pixels: int = 40_000_000
     secret_key: str = ""
     admin_password: str = ""
-    index_nprobe: int = 32
+    index_nprobe: int = 64
     enroll_max_images: int = 20
     enroll_consistency_threshold: float | None = None
     enroll_cross_match_threshold: float | None = None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from sqlalchemy import func, select
@@ -133,3 +136,10 @@ def test_list_customers_counts_references(fake_store: Store, fake_model):
     listed = list_customers(fake_store)
     assert [(c.customer_id, c.reference_count) for c in listed] == [
         ("cust-1", 2), ("cust-2", 2), ("cust-3", 2)]
+
+
+def test_store_enroll_and_verify_do_not_import_tensorflow_or_flask():
+    code = ("import sys, store.cli, store.consistency, enroll.service, enroll.bulk, verify.service, "
+            "verify.reindex; print(sorted(m for m in ('tensorflow', 'keras', 'flask') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -93,6 +93,9 @@ def sync_index(store: Store, model_version: str | None, save: bool = True) -> In
             report = _rebuild_locked(store, version, reason or "no index")
         else:
             report = _repair_locked(store, store.index, action)
+        current = store.index
+        if current is not None and current.kind == "flat" and len(current) >= max(settings.ivf_min_size, 1):
+            report = _rebuild_locked(store, version, f"{len(current)} references: switching to IVF")
         if save and (store.index_dirty or report.action in ("repaired", "rebuilt")):
             _save_locked(store)
         return report

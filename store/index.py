@@ -53,7 +53,7 @@ class VectorIndex:
         vectors = _as_matrix(vectors, dim)
         ids = np.asarray(ids, dtype=np.int64)
         if len(ids) >= max(ivf_min_size, 1):
-            nlist = int(max(16, min(4096, np.sqrt(len(ids)))))
+            nlist = int(min(len(ids), max(16, min(4096, np.sqrt(len(ids))))))
             index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
             sample = vectors[np.random.default_rng(0).permutation(len(vectors))[: nlist * 40]]
             index.train(sample)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -143,3 +144,14 @@ def test_store_enroll_and_verify_do_not_import_tensorflow_or_flask():
             "verify.reindex; print(sorted(m for m in ('tensorflow', 'keras', 'flask') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_flat_index_past_ivf_min_size_is_rebuilt_as_ivf(fake_store: Store, fake_model, new_store):
+    enroll_writers(fake_store, fake_model, range(1, 4))
+    assert fake_store.index is not None and fake_store.index.kind == "flat"
+    small = replace(fake_store.settings, ivf_min_size=5)
+    reopened = new_store(small)
+    report = sync_index(reopened, fake_model.version)
+    assert report.action == "rebuilt" and reopened.index is not None and reopened.index.kind == "ivf"
+    assert index_equals_sql(reopened)
+    assert sync_index(new_store(small), fake_model.version).action == "loaded"

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 
 from siamese.errors import SigverifyError
 from store.consistency import IndexReport, rebuild_index, sql_summary, sync_index
-from store.customers import delete_customer, get_customer, list_customers
+from store.customers import delete_customer, get_customer, list_customers, set_customer_threshold
 from store.database import Store
 from store.migrate import upgrade_database
 from store.schema import Verification
@@ -178,3 +178,17 @@ def _redacted(url: str) -> str:
 
     return make_url(url).render_as_string(hide_password=True)
 
+
+
+@customers_group.command("threshold")
+@click.argument("customer_id")
+@click.argument("threshold", type=click.FloatRange(0.0, 1.0), required=False)
+@click.option("--clear", is_flag=True, help="Use the global threshold again.")
+@click.pass_obj
+def customers_threshold(settings: Settings, customer_id: str, threshold: float | None, clear: bool) -> None:
+    """Set the customer's own decision threshold (or --clear it)."""
+    if (threshold is None) == (not clear):
+        raise click.UsageError("give a THRESHOLD or --clear (not both)")
+    with domain_errors(), open_checked_store(settings) as store:
+        set_customer_threshold(store, customer_id, None if clear else threshold)
+    click.echo(f"{customer_id}: threshold {'cleared' if clear else threshold}")

@@ -88,6 +88,18 @@ def list_customers(store: Store, limit: int | None = None, offset: int = 0) -> l
         ]
 
 
+def set_customer_threshold(store: Store, customer_id: str, threshold: float | None) -> None:
+    """Set (or with None clear) the customer's own decision threshold, a value in [0, 1].
+
+    Raises:
+        InvalidCustomerIdError, CustomerNotFoundError, ValueError (threshold outside [0, 1]).
+    """
+    if threshold is not None and not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"a threshold is a score in [0, 1], got {threshold}")
+    with store.transaction() as session:
+        get_customer(session, customer_id).threshold = threshold
+
+
 def delete_customer(store: Store, customer_id: str) -> int:
     """Delete a customer with their references (images, embeddings) and index entries.
 

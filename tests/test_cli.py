@@ -125,3 +125,15 @@ def test_import_is_idempotent(sigverify, tmp_path: Path):
     second = json.loads(sigverify("import", str(root), "--references", "2", "--quiet", "--json").stdout)
     assert (second["enrolled"], second["skipped"], second["signatures"]) == (0, 3, 0)
     assert len(sigverify("customers", "list").stdout.splitlines()) == 3
+
+
+def test_customer_threshold_decides(sigverify, images):
+    sigverify("enroll", "alice", str(images["a0"]), str(images["a1"]))
+    assert sigverify("customers", "threshold", "alice", "1").exit_code == 0
+    assert sigverify("verify", "alice", str(images["query"]), env={"SIGVERIFY_THRESHOLD": "0"}).exit_code == 1
+    assert sigverify("customers", "threshold", "alice", "0").exit_code == 0
+    assert sigverify("verify", "alice", str(images["query"]), env={"SIGVERIFY_THRESHOLD": "1"}).exit_code == 0
+    assert sigverify("customers", "threshold", "alice", "--clear").exit_code == 0
+    assert sigverify("verify", "alice", str(images["query"]), env={"SIGVERIFY_THRESHOLD": "1"}).exit_code == 1
+    assert sigverify("customers", "threshold", "ghost", "0.5").exit_code == 2
+    assert sigverify("customers", "threshold", "alice").exit_code == 2

@@ -29,6 +29,13 @@ DATABASE_KINDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI (``CI`` set) the store, enroll and verify tests must also run on PostgreSQL."""
+    if os.environ.get("CI") and not POSTGRES_URL:
+        raise pytest.UsageError(f"CI is set but {TEST_DATABASE_ENV} is not: the store tests must run on "
+                                "PostgreSQL in CI")
+
+
 def signature_png(writer: int, sample: int, forgery: bool = False) -> bytes:
     """PNG bytes of a synthetic signature."""
     return png_bytes(synthetic_signature(writer, sample, forgery=forgery))

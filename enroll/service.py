@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from enroll.policy import (
     INCONSISTENT_REFERENCE,
@@ -26,6 +27,7 @@ from store.consistency import save_index
 from store.customers import find_customer, reference_vectors, validate_customer_id
 from store.database import Store, embedding_to_bytes
 from store.errors import (
+    ConcurrentUpdateError,
     DuplicateReferenceError,
     EnrollmentRejectedError,
     ModelVersionMismatchError,
@@ -89,6 +91,24 @@ def enroll_signatures(
             f"an enrollment takes 1 to {policy.max_images} images, got {len(images)}"
         )
     prepared = prepare_images(store, model, images)
+    try:
+        reference_ids, warnings, created = _store_references(
+            store, model, policy, customer_id, display_name, prepared, force
+        )
+    except IntegrityError:
+        raise ConcurrentUpdateError(
+            f"customer {customer_id!r} or one of the images was enrolled by another request at the "
+            "same time; nothing was stored, retry"
+        ) from None
+    _index_new_references(store, model.version, reference_ids, prepared, save)
+    return EnrollmentResult(customer_id, created, reference_ids, warnings, model.version)
+
+
+def _store_references(
+    store: Store, model: SignatureModel, policy: EnrollmentPolicy, customer_id: str,
+    display_name: str | None, prepared: list[PreparedImage], force: bool,
+) -> tuple[list[int], list[EnrollmentWarning], bool]:
+    """The checks and inserts of one enrollment, in one transaction."""
     with store.transaction() as session:
         customer = find_customer(session, customer_id)
         _reject_duplicates(session, prepared)
@@ -111,8 +131,7 @@ def enroll_signatures(
         session.add_all(rows)
         session.flush()
         reference_ids = [row.id for row in rows]
-    _index_new_references(store, model.version, reference_ids, prepared, save)
-    return EnrollmentResult(customer_id, created, reference_ids, warnings, model.version)
+    return reference_ids, warnings, created
 
 
 def prepare_images(store: Store, model: SignatureModel, images: list[ImageInput]) -> list[PreparedImage]:

@@ -47,6 +47,13 @@ class DuplicateReferenceError(SigverifyError):
     http_status = 409
 
 
+class ConcurrentUpdateError(SigverifyError):
+    """Another request enrolled the same customer or image at the same moment; retrying resolves it."""
+
+    code = "concurrent_update"
+    http_status = 409
+
+
 class EnrollmentRejectedError(SigverifyError):
     """Enrollment was refused: no images, too many, or a blocking warning (see enroll.policy)."""
 

@@ -191,3 +191,16 @@ def test_blocking_setting_parsing():
     assert parse_blocking(" inconsistent_reference ,") == {INCONSISTENT_REFERENCE}
     with pytest.raises(ValueError):
         parse_blocking("made_up")
+
+
+def test_a_concurrent_enrollment_of_the_same_customer_is_a_clear_retryable_error(
+    fake_store: Store, fake_model, monkeypatch: pytest.MonkeyPatch
+):
+    import enroll.service
+
+    enroll_signatures(fake_store, fake_model, "race", [signature_png(1, 0)])
+    monkeypatch.setattr(enroll.service, "find_customer", lambda session, customer_id: None)
+    with pytest.raises(SigverifyError) as caught:
+        enroll_signatures(fake_store, fake_model, "race", [signature_png(1, 1)], force=True)
+    assert caught.value.code == "concurrent_update" and caught.value.http_status == 409
+    assert counts(fake_store) == (1, 1)

@@ -56,7 +56,7 @@ def customer_id_for(prefix: str, writer: str) -> str:
 
 
 def writers_to_import(root: Path, layout: str | None, references: int) -> dict[str, list[Path]]:
-    """Writer label -> the paths of its first ``references`` genuine signatures (sorted by path)."""
+    """Customer label -> the paths of its first ``references`` genuine signatures (natural order)."""
     from siamese.datasets import load_dataset
 
     genuine: dict[str, list[Path]] = defaultdict(list)
@@ -65,7 +65,14 @@ def writers_to_import(root: Path, layout: str | None, references: int) -> dict[s
         if record.genuine:
             genuine[record.writer].append(record.path)
             labels[record.writer] = record.dataset
-    return {f"{labels[w]}-{w}": sorted(paths)[:references] for w, paths in sorted(genuine.items())}
+    return {f"{labels[w]}-{w}": sorted(paths, key=natural_key)[:references]
+            for w, paths in sorted(genuine.items(), key=lambda item: natural_key(Path(item[0])))}
+
+
+def natural_key(path: Path) -> list[object]:
+    """Sort key that orders ``s_2`` before ``s_10``."""
+    return [(0, int(part), "") if part.isdigit() else (1, 0, part)
+            for part in re.split(r"(\d+)", str(path)) if part]
 
 
 def import_dataset(

@@ -204,3 +204,15 @@ def test_a_concurrent_enrollment_of_the_same_customer_is_a_clear_retryable_error
         enroll_signatures(fake_store, fake_model, "race", [signature_png(1, 1)], force=True)
     assert caught.value.code == "concurrent_update" and caught.value.http_status == 409
     assert counts(fake_store) == (1, 1)
+
+
+def test_import_takes_the_first_signatures_in_natural_order():
+    from pathlib import Path
+
+    from enroll.bulk import customer_id_for, natural_key
+
+    names = ["w/original_1_10.png", "w/original_1_2.png", "w/original_1_1.png"]
+    assert [p.name for p in sorted(map(Path, names), key=natural_key)] == [
+        "original_1_1.png", "original_1_2.png", "original_1_10.png"]
+    assert customer_id_for("", "cedar-12") == "cedar-12"
+    assert customer_id_for("bank/", "bhsig hindi 7") == "bank_bhsig_hindi_7"

@@ -135,8 +135,7 @@ def bench_identify(references: int, per_customer: int = 5, queries: int = 200) -
     result: dict[str, Any] = {"identify_references": references, "identify_index": index.kind,
                               "identify_build_s": round(build_seconds, 1)}
     for nprobe in (8, 16, 32, 64):
-        index.nprobe = nprobe
-        index._apply_nprobe()
+        index.set_nprobe(nprobe)
         times, found = [], []
         for query in query_vectors:
             begin = time.perf_counter()

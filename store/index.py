@@ -71,6 +71,11 @@ class VectorIndex:
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def set_nprobe(self, nprobe: int) -> None:
+        """How many IVF lists a search visits (more: slower, better recall); no effect on flat."""
+        self.nprobe = nprobe
+        self._apply_nprobe()
+
     def _apply_nprobe(self) -> None:
         if isinstance(self._index, faiss.IndexIVF):
             self._index.nprobe = self.nprobe

@@ -36,6 +36,14 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "PostgreSQL in CI")
 
 
+@pytest.fixture(autouse=True)
+def _no_sigverify_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no ``SIGVERIFY_*`` variable of the developer's shell (except the test database)."""
+    for name in list(os.environ):
+        if name.startswith("SIGVERIFY_") and name != TEST_DATABASE_ENV:
+            monkeypatch.delenv(name)
+
+
 def signature_png(writer: int, sample: int, forgery: bool = False) -> bytes:
     """PNG bytes of a synthetic signature."""
     return png_bytes(synthetic_signature(writer, sample, forgery=forgery))

@@ -104,8 +104,8 @@ def test_import_killed_at_random_moments_then_resumed(
         action, equal = index_matches_sql(settings, version)
         assert equal, f"run {run}: index differs from SQL after restart ({action})"
 
-        result = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "--model",
-                                           str(fake_model_file), *args],
+        result = CliRunner().invoke(main, ["--data-dir", str(settings.data_dir), "--database-url",
+                                           settings.database_url, "--model", str(fake_model_file), *args],
                                     env={"SIGVERIFY_ENROLL_BLOCKING_WARNINGS": ""})
         assert result.exit_code == 0, result.output
         after = committed(database)

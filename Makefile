@@ -17,6 +17,7 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 install: $(STAMP)
 
 run: install
+	$(BIN)/sigverify db upgrade
 	$(BIN)/sigverify --help
 
 lint: install

@@ -85,7 +85,7 @@ def _decoding_errors(source: ImageSource) -> Iterator[None]:
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageTooLargeError(f"the image is too large to decode: {error}") from None
         except FileNotFoundError:
-            raise UndecodableImageError(f"no such file: {source}") from None
+            raise UndecodableImageError(f"no such file: {source!s}") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
             raise UndecodableImageError(f"cannot decode the image: {error}") from None
 

@@ -163,11 +163,14 @@ def _choose_writers(split: dict[str, list[str]], all_writers: list[str], writers
     return chosen, f"{writers} split"
 
 
+def _percent(value: float | None) -> str:
+    """A rate as a percentage, or n/a when there was nothing to measure it on."""
+    return "n/a" if value is None else f"{100 * value:.2f}%"
+
+
 def _one_line(result: dict[str, Any]) -> str:
     """EERs, AUC and FAR/FRR of a summary on one line."""
-    def pct(value):
-        return "n/a" if value is None else f"{100 * value:.2f}%"
-
+    pct = _percent
     auc = "n/a" if result.get("auc") is None else f"{result['auc']:.4f}"
     return (f"EER skilled {pct(result.get('eer_skilled'))}  EER random {pct(result.get('eer_random'))}  "
             f"AUC {auc}  FAR {pct(result.get('far'))}  FRR {pct(result.get('frr'))}")
@@ -217,4 +220,4 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
         card["test"] = _test_results(model, data_dirs, layout, cache_dir, references)
     card_file.write_text(json.dumps(card, indent=1, default=float))
     click.echo(f"threshold {threshold:.4f} ({method}) on {result['writers']} writers: "
-               f"FAR skilled {100 * far:.2f}%  FAR random {100 * far_random:.2f}%  FRR {100 * frr:.2f}%")
+               f"FAR skilled {_percent(far)}  FAR random {_percent(far_random)}  FRR {_percent(frr)}")

@@ -6,12 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
-pytest.importorskip(
-    "siamese.datasets",
-    reason="webapp.cli and `sigverify import` need siamese/datasets.py (the dataset loaders), "
-    "not in the tree yet",
-)
 from click.testing import CliRunner, Result
 
 from store.settings import Settings

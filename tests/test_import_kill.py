@@ -17,12 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-pytest.importorskip(
-    "siamese.datasets",
-    reason="webapp.cli and `sigverify import` need siamese/datasets.py (the dataset loaders), "
-    "not in the tree yet",
-)
 from click.testing import CliRunner
 from sqlalchemy import select
 

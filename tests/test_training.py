@@ -34,7 +34,7 @@ def trained(dataset, tmp_path_factory) -> Path:
     return out
 
 
-def test_train_writes_model_and_card(trained):
+def test_train_writes_model_and_card(trained, dataset):
     card = json.loads(card_path_for(trained).read_text())
     assert card["epochs_run"] == 2
     assert set(card["split"]) == {"train", "validation", "test"}
@@ -42,7 +42,7 @@ def test_train_writes_model_and_card(trained):
     assert train and validation and test
     assert not (train & validation or train & test or validation & test)
     assert card["hyperparameters"]["steps_per_epoch"] == 8
-    assert "eer_skilled" in card["test"]["cedar"]
+    assert "eer_skilled" in card["test"][dataset.name]
     assert card["parameters"] > 0 and card["twin_flops_per_image"] > 0
     model = SignatureModel.load(trained)
     vectors = model.embed_preprocessed(np.zeros((2, 150, 220, 1), np.float32))
@@ -55,7 +55,7 @@ def test_evaluate_json_reports_protocol(trained, dataset, tmp_path):
                                        "--json", "--plot", str(plot), "--writers", "all",
                                        "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output)
+    report = json.loads(result.stdout)
     for key in ("eer_skilled", "eer_random", "auc", "far", "frr", "threshold", "writers", "queries"):
         assert key in report
     assert report["writers"] == 12
@@ -69,7 +69,7 @@ def test_evaluate_defaults_to_test_writers(trained, dataset, tmp_path):
                                        "--json", "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code == 0, result.output
     card = json.loads(card_path_for(trained).read_text())
-    assert json.loads(result.output)["writers"] == len(card["split"]["test"])
+    assert json.loads(result.stdout)["writers"] == len(card["split"]["test"])
 
 
 def test_calibrate_stores_threshold(trained, dataset, tmp_path):

@@ -202,6 +202,16 @@ def _consistency_warnings(
 ) -> list[EnrollmentWarning]:
     """Warn about new references that do not look like the customer's other references."""
     new = np.stack([item.embedding for item in prepared])
+    return consistency_warnings(model, policy.consistency_threshold, existing, new,
+                                [f"image {row + 1}" for row in range(len(new))])
+
+
+def consistency_warnings(
+    model: SignatureModel, threshold: float, existing: np.ndarray, new: np.ndarray, labels: list[str]
+) -> list[EnrollmentWarning]:
+    """An ``inconsistent_reference`` warning for each row of ``new`` whose median head score
+    against all other references (``existing`` and the other rows of ``new``) is below ``threshold``.
+    """
     everything = np.concatenate([existing, new]) if existing.size else new
     if len(everything) < 2:
         return []
@@ -210,11 +220,11 @@ def _consistency_warnings(
     for row, item_scores in enumerate(matrix):
         others = np.delete(item_scores, len(existing) + row)
         median = float(np.median(others))
-        if median < policy.consistency_threshold:
+        if median < threshold:
             warnings.append(EnrollmentWarning(
                 INCONSISTENT_REFERENCE,
-                f"image {row + 1} scores {median:.3f} against the customer's other references "
-                f"(below {policy.consistency_threshold:.3f}); is it the right signature?",
+                f"{labels[row]} scores {median:.3f} against the customer's other references "
+                f"(below {threshold:.3f}); is it the right signature?",
                 row, {"score": round(median, 6)},
             ))
     return warnings

@@ -24,6 +24,10 @@ CACHE_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False, path
                             default=Path("var/cache"), show_default=True,
                             help="Where preprocessed canvases are cached.")
 
+UPDATED_MODEL_OPTION = click.option(
+    "--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+    help="Model file updated in place, with its card (default: the shipped model).")
+
 
 @click.command("train")
 @DATA_OPTION
@@ -163,6 +167,20 @@ def _choose_writers(split: dict[str, list[str]], all_writers: list[str], writers
     return chosen, f"{writers} split"
 
 
+def _record_command(card: dict[str, Any], name: str) -> None:
+    """Note this command line in the card's post-training steps, replacing an earlier run of ``name``."""
+    context = click.get_current_context()
+    words = ["sigverify", name]
+    for param in context.command.params:
+        value = context.params.get(param.name or "")
+        if value is None or value is False or value == param.default or not param.opts:
+            continue
+        for item in value if isinstance(value, tuple) else [value]:
+            words += [param.opts[0]] if item is True else [param.opts[0], str(item)]
+    steps = [c for c in card.get("post_training_commands", []) if c.split()[:2] != ["sigverify", name]]
+    card["post_training_commands"] = steps + [" ".join(shlex.quote(word) for word in words)]
+
+
 def _percent(value: float | None) -> str:
     """A rate as a percentage, or n/a when there was nothing to measure it on."""
     return "n/a" if value is None else f"{100 * value:.2f}%"
@@ -176,12 +194,56 @@ def _one_line(result: dict[str, Any]) -> str:
             f"AUC {auc}  FAR {pct(result.get('far'))}  FRR {pct(result.get('frr'))}")
 
 
+@click.command("fit-head")
+@DATA_OPTION
+@LAYOUT_OPTION
+@CACHE_OPTION
+@UPDATED_MODEL_OPTION
+@click.option("--strength", type=click.FloatRange(0.0, 2.0), default=None,
+              help="Per-customer score normalisation strength (0 = off; default 0.5).")
+@click.pass_obj
+def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strength) -> None:
+    """Refit the L1 head on the card's training writers and set the score normalisation.
+
+    `sigverify train` does this at its end; run it on a model trained before, then `calibrate`.
+    """
+    from dataclasses import replace
+
+    from siamese.canvas_cache import load_canvases
+    from siamese.datasets import load_dataset
+    from siamese.head_fit import HeadFitConfig
+    from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for
+    from siamese.training import TrainingData, refit_head
+
+    path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
+    card = SignatureModel.load(path).card
+    train_writers = set(card.get("split", {}).get("train", []))
+    if not train_writers:
+        raise click.ClickException("the model card has no training writers to fit the head on")
+    records = [r for d in data_dirs for r in load_dataset(d, layout) if r.writer in train_writers]
+    if not records:
+        raise click.ClickException("no training writer of the model card is in this data")
+    canvases, usable = load_canvases([r.path for r in records], cache_dir)
+    writers = sorted({r.writer for r in records})
+    data = TrainingData(records, canvases, usable, {"train": writers, "validation": [], "test": []})
+    config = HeadFitConfig()
+    if strength is not None:
+        config = replace(config, normalisation_strength=strength)
+    section = refit_head(path, data, config)
+    card.update(head_fit=section, score_normalisation=section["score_normalisation"],
+                threshold_source="not calibrated since the head was refitted")
+    _record_command(card, "fit-head")
+    card_path_for(path).write_text(json.dumps(card, indent=1, default=float))
+    click.echo(f"head refitted on {len(writers)} training writers ({section['pairs']} pairs, "
+               f"training accuracy {100 * section['training_accuracy']:.1f}%); "
+               f"normalisation {section['score_normalisation']}. Now run: sigverify calibrate")
+
+
 @click.command("calibrate")
 @DATA_OPTION
 @LAYOUT_OPTION
 @CACHE_OPTION
-@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              default=None, help="Model file whose card is updated (default: the shipped model).")
+@UPDATED_MODEL_OPTION
 @click.option("--target-far", type=click.FloatRange(0.0, 1.0), default=None,
               help="Pick the threshold with FAR (skilled) at most this; default: the EER point.")
 @click.option("--references", type=click.IntRange(1, 50), default=5, show_default=True)
@@ -218,6 +280,7 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
     if card.get("split", {}).get("test"):
         model.threshold = float(threshold)
         card["test"] = _test_results(model, data_dirs, layout, cache_dir, references)
+    _record_command(card, "calibrate")
     card_file.write_text(json.dumps(card, indent=1, default=float))
     click.echo(f"threshold {threshold:.4f} ({method}) on {result['writers']} writers: "
                f"FAR skilled {_percent(far)}  FAR random {_percent(far_random)}  FRR {_percent(frr)}")

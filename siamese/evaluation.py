@@ -74,7 +74,7 @@ def score_trials(model: Any, embeddings: np.ndarray, plan: list) -> Trials:
         query_indices = [index for index, _kind in queries]
         per_reference = model.score_matrix(embeddings[query_indices], ref_vectors)
         for row, (_index, kind) in zip(per_reference, queries):
-            trials.scores.append(aggregate_scores(row, reference_matrix))
+            trials.scores.append(aggregate_scores(row, reference_matrix, model.normalisation))
             trials.kinds.append(kind)
     return trials
 

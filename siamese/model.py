@@ -18,6 +18,7 @@ from siamese.preprocess import (
     ImageSource,
     preprocess,
 )
+from siamese.scoring import ScoreNormalisation, aggregate_scores
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODEL = WEIGHTS_DIR / "siamese_signature.keras"
@@ -58,6 +59,7 @@ class SignatureModel:
         self.version = version
         self.card: dict[str, Any] = dict(card or {})
         self.threshold = float(self.card.get("threshold", DEFAULT_THRESHOLD))
+        self.normalisation = ScoreNormalisation.from_card(self.card)
         self.embedding_dim = int(self._head_kernel.shape[0])
         twin = self.twin
         spec = tf.TensorSpec([None, CANVAS_HEIGHT, CANVAS_WIDTH, 1], tf.float32)
@@ -143,6 +145,25 @@ class SignatureModel:
         second = np.atleast_2d(np.asarray(b, dtype=np.float32))
         logits = np.abs(first[:, None, :] - second[None, :, :]) @ self._head_kernel
         return _sigmoid(logits + self._head_bias)
+
+    def aggregate(self, query_scores: np.ndarray, reference_scores: np.ndarray | None = None) -> float:
+        """The decision score of one query: ``aggregate_scores`` with this model's normalisation."""
+        return aggregate_scores(query_scores, reference_scores, self.normalisation)
+
+    def set_head_weights(self, kernel: np.ndarray, bias: float) -> None:
+        """Replace the head's Dense(1) weights (kernel shape ``(D,)``) in the Keras model and in ``score``."""
+        kernel = np.asarray(kernel, dtype=np.float32).reshape(self.embedding_dim)
+        self.head.get_layer("similarity").set_weights([kernel[:, None], np.array([bias], np.float32)])
+        self._head_kernel = kernel
+        self._head_bias = float(bias)
+
+    def save(self, path: Path) -> str:
+        """Write the Keras file (twin and head) to ``path``; returns and adopts its new ``version``."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.keras_model.save(path)
+        self.version = file_sha256(path)
+        return self.version
 
 
 def _sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from tqdm import tqdm
 from siamese.canvas_cache import canvases_to_batch, load_canvases
 from siamese.datasets import SignatureRecord, load_dataset, split_writers
 from siamese.evaluation import build_trials, index_records, score_trials, summarize
+from siamese.head_fit import HeadFitConfig, fit_head
 from siamese.network import NetworkConfig
 
 SPLIT_NAMES = ("train", "validation", "test")
@@ -51,6 +52,7 @@ class TrainConfig:
     references: int = 5
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    head: HeadFitConfig = field(default_factory=HeadFitConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready data."""
@@ -123,11 +125,7 @@ class BatchSampler:
 def evaluate_embeddings(model: Any, data: TrainingData, writers: Sequence[str], references: int,
                         seed: int = 0) -> dict[str, Any]:
     """Run the evaluation protocol on ``writers`` (per dataset and pooled) with ``model``."""
-    wanted = set(writers)
-    subset = [i for i, r in enumerate(data.records) if r.writer in wanted and data.usable[i]]
-    embeddings = np.zeros((len(data.records), model.embedding_dim), dtype=np.float32)
-    if subset:
-        embeddings[subset] = model.embed_preprocessed(canvases_to_batch(data.canvases[subset]))
+    embeddings = embed_writers(model, data, writers)
     genuine, forged = index_records(data.records, data.usable)
     results: dict[str, Any] = {}
     by_dataset: dict[str, list[str]] = {}
@@ -305,16 +303,42 @@ def train(
     elapsed = elapsed_before + time.monotonic() - started
     out_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best_path, out_path)
-    return write_training_card(out_path, config, data, history, elapsed, command, data_dirs)
+    head_fit = refit_head(out_path, data, config.head)
+    return write_training_card(out_path, config, data, history, elapsed, command, data_dirs, head_fit)
+
+
+def embed_writers(model: Any, data: TrainingData, writers: Sequence[str]) -> np.ndarray:
+    """Embeddings of the usable images of ``writers`` (other rows stay zero)."""
+    wanted = set(writers)
+    subset = [i for i, r in enumerate(data.records) if r.writer in wanted and data.usable[i]]
+    embeddings = np.zeros((len(data.records), model.embedding_dim), dtype=np.float32)
+    if subset:
+        embeddings[subset] = model.embed_preprocessed(canvases_to_batch(data.canvases[subset]))
+    return embeddings
+
+
+def refit_head(model_path: Path, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:
+    """Fit the head of the model at ``model_path`` on its training writers and save it in place."""
+    from siamese.model import SignatureModel
+
+    model = SignatureModel.load(model_path)
+    embeddings = embed_writers(model, data, data.split["train"])
+    genuine, forged = index_records(data.records, data.usable)
+    section = fit_head(model, embeddings, genuine, forged, data.split["train"], config)
+    model.save(model_path)
+    return section
 
 
 def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData, history: list,
-                        elapsed: float, command: str, data_dirs: Sequence[Path]) -> dict[str, Any]:
+                        elapsed: float, command: str, data_dirs: Sequence[Path],
+                        head_fit: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the saved model on validation and test writers and write its model card JSON."""
     from siamese.model import SignatureModel, card_path_for
     from siamese.network import build_twin
+    from siamese.scoring import ScoreNormalisation
 
     model = SignatureModel.load(out_path)
+    model.normalisation = ScoreNormalisation(**head_fit["score_normalisation"])
     twin = model.twin
     best_epoch = max((h["epoch"] for h in history if h.get("best")), default=len(history))
     card = {
@@ -336,6 +360,8 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
         "history": [{k: v for k, v in h.items() if k != "validation"} | {
             "validation_eer_skilled": mean_metric(h["validation"], "eer_skilled"),
             "validation_eer_random": mean_metric(h["validation"], "eer_random")} for h in history],
+        "head_fit": head_fit,
+        "score_normalisation": head_fit["score_normalisation"],
         "validation": evaluate_embeddings(model, data, data.split["validation"], config.references),
         "test": evaluate_embeddings(model, data, data.split["test"], config.references),
     }

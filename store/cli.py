@@ -12,17 +12,20 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
-from typing import Any
 
 import click
-from sqlalchemy import func, select
 
 from siamese.errors import SigverifyError
 from store.consistency import IndexReport, rebuild_index, sql_summary, sync_index
-from store.customers import delete_customer, get_customer, list_customers, set_customer_threshold
+from store.customers import (
+    delete_customer,
+    describe_customer,
+    get_customer,
+    list_customers,
+    set_customer_threshold,
+)
 from store.database import Store
 from store.migrate import upgrade_database
-from store.schema import Verification
 from store.settings import Settings
 
 ERROR_EXIT = 2
@@ -131,28 +134,17 @@ def customers_list(settings: Settings, as_json: bool) -> None:
 @click.pass_obj
 def customers_show(settings: Settings, customer_id: str, as_json: bool) -> None:
     """Show one customer and their references (exit status 2 if unknown)."""
-    with domain_errors(), open_checked_store(settings) as store, store.sessions() as session:
-        customer = get_customer(session, customer_id)
-        references: list[dict[str, Any]] = [
-            {"id": r.id, "sha256": r.sha256, "model_version": r.model_version,
-             "created_at": r.created_at.isoformat(timespec="seconds")}
-            for r in customer.references
-        ]
-        verifications = session.scalar(
-            select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
-        )
-        data = {"customer_id": customer.external_id, "display_name": customer.display_name,
-                "status": customer.status, "threshold": customer.threshold,
-                "created_at": customer.created_at.isoformat(timespec="seconds"),
-                "references": references, "verifications": int(verifications or 0)}
+    with domain_errors(), open_checked_store(settings) as store:
+        detail = describe_customer(store, customer_id)
+    data = asdict(detail)
     if as_json:
         click.echo(json.dumps(data, indent=1))
         return
     for key in ("customer_id", "display_name", "status", "threshold", "created_at", "verifications"):
         click.echo(f"{key}: {data[key]}")
-    for reference in references:
-        click.echo(f"reference {reference['id']}: sha256 {str(reference['sha256'])[:16]} "
-                   f"model {str(reference['model_version'])[:12]} {reference['created_at']}")
+    for reference in detail.references:
+        click.echo(f"reference {reference.id}: sha256 {reference.sha256[:16]} "
+                   f"model {reference.model_version[:12]} {reference.created_at}")
 
 
 @customers_group.command("delete")

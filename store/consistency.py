@@ -178,3 +178,13 @@ def _load_vectors(
                 vectors.append(embedding_from_bytes(data))
     matrix = np.stack(vectors) if vectors else np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
     return np.asarray(ids, dtype=np.int64), matrix
+
+
+def index_health(store: Store, model_version: str) -> dict[str, object]:
+    """Model version, index size and SQL reference count of that version, and whether they agree."""
+    expected = sql_summary(store, model_version)
+    index = store.index
+    size = len(index) if index is not None else 0
+    consistent = index is not None and index.model_version == model_version and index.summary() == expected
+    return {"model_version": model_version, "index_size": size, "sql_references": expected.count,
+            "consistent": consistent}

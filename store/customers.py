@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from store.consistency import save_index
 from store.database import Store, embedding_from_bytes
-from store.errors import CustomerNotFoundError, InvalidCustomerIdError
+from store.errors import CustomerExistsError, CustomerNotFoundError, InvalidCustomerIdError
 from store.schema import CUSTOMER_ID_MAX_LENGTH, Customer, Reference, Verification
 
+SelectT = TypeVar("SelectT", bound=Select)  # type: ignore[type-arg]
 CUSTOMER_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
@@ -67,17 +70,21 @@ class CustomerSummary:
     created_at: str
 
 
-def list_customers(store: Store, limit: int | None = None, offset: int = 0) -> list[CustomerSummary]:
-    """Customers ordered by external ID, with their reference counts."""
+def list_customers(
+    store: Store, limit: int | None = None, offset: int = 0, search: str | None = None
+) -> list[CustomerSummary]:
+    """Customers ordered by external ID, with their reference counts.
+
+    ``search`` keeps customers whose ID or display name contains it (case-insensitive).
+    """
     counts = (
         select(Reference.customer_id, func.count(Reference.id).label("n"))
         .group_by(Reference.customer_id).subquery()
     )
-    query = (
+    query = _matching(
         select(Customer, func.coalesce(counts.c.n, 0))
-        .outerjoin(counts, counts.c.customer_id == Customer.id)
-        .order_by(Customer.external_id).offset(offset)
-    )
+        .outerjoin(counts, counts.c.customer_id == Customer.id), search
+    ).order_by(Customer.external_id).offset(offset)
     if limit is not None:
         query = query.limit(limit)
     with store.sessions() as session:
@@ -86,6 +93,83 @@ def list_customers(store: Store, limit: int | None = None, offset: int = 0) -> l
                             c.created_at.isoformat(timespec="seconds"))
             for c, n in session.execute(query)
         ]
+
+
+def count_customers(store: Store, search: str | None = None) -> int:
+    """How many customers :func:`list_customers` would list without a limit."""
+    with store.sessions() as session:
+        return int(session.scalar(_matching(select(func.count(Customer.id)), search)) or 0)
+
+
+def _matching(query: SelectT, search: str | None) -> SelectT:
+    """``query`` restricted to customers whose ID or name contains ``search``."""
+    if not search:
+        return query
+    return query.where(or_(Customer.external_id.icontains(search, autoescape=True),
+                           Customer.display_name.icontains(search, autoescape=True)))
+
+
+def create_customer(store: Store, customer_id: str, display_name: str | None = None) -> CustomerSummary:
+    """Create a customer without references (they are enrolled later).
+
+    Raises:
+        InvalidCustomerIdError, CustomerExistsError.
+    """
+    validate_customer_id(customer_id)
+    try:
+        with store.transaction() as session:
+            if find_customer(session, customer_id) is not None:
+                raise CustomerExistsError(f"customer {customer_id!r} already exists")
+            customer = Customer(external_id=customer_id, display_name=display_name or None)
+            session.add(customer)
+            session.flush()
+            return CustomerSummary(customer_id, customer.display_name, customer.status, None, 0,
+                                   customer.created_at.isoformat(timespec="seconds"))
+    except IntegrityError:
+        raise CustomerExistsError(f"customer {customer_id!r} already exists") from None
+
+
+@dataclass(frozen=True)
+class ReferenceSummary:
+    """One reference as listed: id, hash of the uploaded file, model version, creation time."""
+
+    id: int
+    sha256: str
+    model_version: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class CustomerDetail:
+    """A customer with their references and the number of verifications against them."""
+
+    customer_id: str
+    display_name: str | None
+    status: str
+    threshold: float | None
+    created_at: str
+    references: list[ReferenceSummary]
+    verifications: int
+
+
+def describe_customer(store: Store, customer_id: str) -> CustomerDetail:
+    """The customer, their references (in id order) and their verification count.
+
+    Raises:
+        InvalidCustomerIdError, CustomerNotFoundError.
+    """
+    with store.sessions() as session:
+        customer = get_customer(session, customer_id)
+        references = [
+            ReferenceSummary(r.id, r.sha256, r.model_version, r.created_at.isoformat(timespec="seconds"))
+            for r in customer.references
+        ]
+        verifications = session.scalar(
+            select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
+        )
+        return CustomerDetail(customer.external_id, customer.display_name, customer.status,
+                              customer.threshold, customer.created_at.isoformat(timespec="seconds"),
+                              references, int(verifications or 0))
 
 
 def set_customer_threshold(store: Store, customer_id: str, threshold: float | None) -> None:

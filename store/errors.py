@@ -70,3 +70,73 @@ class IndexCorruptError(SigverifyError):
 
     code = "index_corrupt"
     http_status = 500
+
+
+class CustomerExistsError(SigverifyError):
+    """A customer with this ID is already enrolled."""
+
+    code = "customer_exists"
+    http_status = 409
+
+
+class ReferenceNotFoundError(SigverifyError):
+    """The customer has no reference with this id."""
+
+    code = "reference_not_found"
+    http_status = 404
+
+
+class InvalidUsernameError(SigverifyError):
+    """A user name is empty, too long, or has characters outside ``[A-Za-z0-9._@-]``."""
+
+    code = "invalid_username"
+    http_status = 422
+
+
+class InvalidRoleError(SigverifyError):
+    """A role is not one of admin, operator, auditor."""
+
+    code = "invalid_role"
+    http_status = 422
+
+
+class UserExistsError(SigverifyError):
+    """A user with this name already exists."""
+
+    code = "user_exists"
+    http_status = 409
+
+
+class UserNotFoundError(SigverifyError):
+    """No user has this id or name."""
+
+    code = "user_not_found"
+    http_status = 404
+
+
+class LastAdminError(SigverifyError):
+    """The change would leave no active admin, so nobody could manage the service any more."""
+
+    code = "last_admin"
+    http_status = 409
+
+
+class ApiKeyNotFoundError(SigverifyError):
+    """No API key has this id."""
+
+    code = "api_key_not_found"
+    http_status = 404
+
+
+class InvalidApiKeyError(SigverifyError):
+    """An API key is unknown, disabled, or belongs to a disabled user."""
+
+    code = "invalid_api_key"
+    http_status = 401
+
+
+class InvalidApiKeyNameError(SigverifyError):
+    """An API key name is empty or longer than 100 characters."""
+
+    code = "invalid_api_key_name"
+    http_status = 422

@@ -42,6 +42,16 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def as_utc(value: datetime) -> datetime:
+    """``value`` as an aware UTC time (SQLite gives back naive times, which are UTC here)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def as_utc_or_none(value: datetime | None) -> datetime | None:
+    """:func:`as_utc`, passing None through."""
+    return None if value is None else as_utc(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base on a MetaData with a naming convention, so constraints have stable names."""
 

@@ -26,6 +26,13 @@ class Settings:
     ``inconsistent_reference`` and ``matches_other_customer`` warnings fire;
     ``enroll_blocking_warnings`` is a comma-separated list of warning codes that reject the request
     unless it is forced ("" blocks none, "all" blocks every warning).
+
+    Web app (``webapp``): ``max_request_bytes`` caps one HTTP request (all uploads together; one
+    image is still capped by ``max_upload_bytes``); ``secret_key`` signs session cookies (empty: a
+    random key kept in ``data_dir/secret_key``); ``admin_password`` is the first admin's password
+    (empty: generated and printed once); ``login_max_attempts`` failed logins per user name or
+    client address within ``login_window_seconds`` lock that name or address until the window
+    passes; ``session_cookie_secure`` sends the session cookie over HTTPS only.
     """
 
     data_dir: Path = Path("var")
@@ -42,6 +49,10 @@ class Settings:
     enroll_consistency_threshold: float | None = None
     enroll_cross_match_threshold: float | None = None
     enroll_blocking_warnings: str = "matches_other_customer"
+    max_request_bytes: int = 50 * 1024 * 1024
+    login_max_attempts: int = 5
+    login_window_seconds: int = 300
+    session_cookie_secure: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -104,6 +115,8 @@ def _convert(name: str, raw: str) -> object:
     if name in ("threshold", "enroll_consistency_threshold", "enroll_cross_match_threshold"):
         return float(raw) if raw else None
     if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels", "index_nprobe",
-                "enroll_max_images"):
+                "enroll_max_images", "max_request_bytes", "login_max_attempts", "login_window_seconds"):
         return int(raw)
+    if name == "session_cookie_secure":
+        return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

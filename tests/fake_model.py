@@ -19,6 +19,7 @@ import numpy as np
 
 from siamese.model import file_sha256
 from siamese.preprocess import preprocess
+from siamese.scoring import NO_NORMALISATION
 
 EMBEDDING_DIM = 256
 POOL = 10
@@ -32,6 +33,7 @@ class FakeSignatureModel:
         self._projection = rng.normal(size=(15 * 22, EMBEDDING_DIM)).astype(np.float32)
         self.version = version
         self.threshold = threshold
+        self.normalisation = NO_NORMALISATION
         self.embedding_dim = EMBEDDING_DIM
         self.delay = delay
 

@@ -34,3 +34,11 @@ def test_explicit_database_url_is_kept_when_data_dir_changes():
     assert explicit.database_url == "postgresql+psycopg://db/test"
     derived = Settings().with_overrides(data_dir="/d")
     assert derived.database_url == "sqlite:////d/sigverify.db"
+
+
+def test_web_settings_are_typed():
+    settings = Settings.from_env({"SIGVERIFY_MAX_REQUEST_BYTES": "1000", "SIGVERIFY_LOGIN_MAX_ATTEMPTS": "3",
+                                  "SIGVERIFY_SESSION_COOKIE_SECURE": "true"})
+    assert settings.max_request_bytes == 1000 and settings.login_max_attempts == 3
+    assert settings.session_cookie_secure is True
+    assert Settings.from_env({"SIGVERIFY_SESSION_COOKIE_SECURE": "0"}).session_cookie_secure is False

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for, file_sha256
-from siamese.scoring import aggregate_scores
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -31,8 +30,10 @@ def test_shipped_card_describes_the_model(shipped):
     assert shipped.version == file_sha256(SHIPPED_MODEL)
     assert 0.0 < shipped.threshold < 1.0
     assert card["threshold"] == pytest.approx(shipped.threshold)
-    for key in ("command", "split", "hyperparameters", "training_seconds", "parameters", "test"):
+    for key in ("command", "split", "hyperparameters", "training_seconds", "parameters", "test", "head_fit"):
         assert key in card
+    assert card["threshold_source"] == "calibrated"
+    assert shipped.normalisation.strength == card["score_normalisation"]["strength"] > 0
 
 
 @pytest.mark.datasets
@@ -51,7 +52,7 @@ def test_shipped_model_separates_cedar_test_writers(shipped):
         for vectors, bucket in ((shipped.embed(genuine[5:]), genuine_scores),
                                 (shipped.embed(forged), forged_scores)):
             for row in shipped.score_matrix(vectors, refs):
-                bucket.append(aggregate_scores(row, reference_matrix))
+                bucket.append(shipped.aggregate(row, reference_matrix))
     genuine_scores, forged_scores = np.array(genuine_scores), np.array(forged_scores)
     pairwise_wins = (genuine_scores[:, None] > forged_scores[None, :]).mean()
     assert pairwise_wins > 0.8, f"AUC on CEDAR test writers only {pairwise_wins:.3f}"

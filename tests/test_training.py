@@ -44,7 +44,10 @@ def test_train_writes_model_and_card(trained, dataset):
     assert card["hyperparameters"]["steps_per_epoch"] == 8
     assert "eer_skilled" in card["test"][dataset.name]
     assert card["parameters"] > 0 and card["twin_flops_per_image"] > 0
+    assert card["head_fit"]["writers"] == len(train)
+    assert card["score_normalisation"] == card["head_fit"]["score_normalisation"]
     model = SignatureModel.load(trained)
+    assert model.normalisation.strength == 0.5
     vectors = model.embed_preprocessed(np.zeros((2, 150, 220, 1), np.float32))
     assert vectors.shape == (2, 256)
 
@@ -83,6 +86,31 @@ def test_calibrate_stores_threshold(trained, dataset, tmp_path):
     assert card["threshold_source"] == "calibrated"
     assert card["calibration"]["far_skilled"] <= 0.1
     assert SignatureModel.load(copy).threshold == pytest.approx(card["threshold"])
+
+
+def test_fit_head_refits_in_place_and_asks_for_calibration(trained, dataset, tmp_path):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    args = ["--data", str(dataset), "--model", str(copy), "--cache-dir", str(tmp_path / "c")]
+    result = CliRunner().invoke(main, ["fit-head", *args, "--strength", "0.25"])
+    assert result.exit_code == 0, result.output
+    assert "Now run: sigverify calibrate" in result.stdout
+    card = json.loads(card_path_for(copy).read_text())
+    assert card["score_normalisation"]["strength"] == 0.25
+    assert card["threshold_source"].startswith("not calibrated")
+    assert SignatureModel.load(copy).normalisation.strength == 0.25
+    assert CliRunner().invoke(main, ["calibrate", *args]).exit_code == 0
+    card = json.loads(card_path_for(copy).read_text())
+    assert [c.split()[1] for c in card["post_training_commands"]] == ["fit-head", "calibrate"]
+
+
+def test_fit_head_needs_the_cards_training_writers(trained, tmp_path):
+    other = write_cedar_layout(tmp_path / "elsewhere", writers=3, genuine=3, forgeries=1)
+    result = CliRunner().invoke(main, ["fit-head", "--data", str(other), "--model", str(trained),
+                                       "--cache-dir", str(tmp_path / "c")])
+    assert result.exit_code != 0
+    assert "no training writer of the model card is in this data" in result.output
 
 
 def test_resume_continues_from_checkpoint(dataset, tmp_path):

@@ -101,7 +101,7 @@ def score_against(
     """Aggregated score of ``query`` against ``references`` and the per-reference head scores."""
     per_reference = model.score(references, query[None, :])
     matrix = model.score_matrix(references, references)
-    return aggregate_scores(per_reference, matrix), per_reference
+    return aggregate_scores(per_reference, matrix, model.normalisation), per_reference
 
 
 def embed_query(store: Store, model: SignatureModel, image: ImageInput) -> tuple[np.ndarray, str]:

@@ -37,8 +37,15 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         + ", ".join(f"{name} {len(split.get(name, []))} writers" for name in ("train", "validation", "test"))
         + ".",
         f"- Command: `{card.get('command', '')}`",
-        f"- Threshold {card.get('threshold', 0):.4f} ({card.get('threshold_source', '?')}).",
+        *[f"  then `{command}`" for command in card.get("post_training_commands", [])],
     ]
+    head_fit = card.get("head_fit")
+    if head_fit:
+        norm = head_fit["score_normalisation"]
+        lines.append(f"- Head refitted by {head_fit['method']} ({head_fit['writers']} writers, "
+                     f"pairs {head_fit['pairs']}); score normalisation strength {norm['strength']}, "
+                     f"centre {norm['centre']:.3f}.")
+    lines.append(f"- Threshold {card.get('threshold', 0):.4f} ({card.get('threshold_source', '?')}).")
     calibration = card.get("calibration")
     if calibration:
         lines.append(f"  Calibrated at {calibration['method']} on {calibration['writer_count']} "

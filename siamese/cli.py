@@ -239,6 +239,22 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
                f"normalisation {section['score_normalisation']}. Now run: sigverify calibrate")
 
 
+@click.command("model-card")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Model file (default: the shipped model).")
+@click.pass_obj
+def model_card_command(settings, model_path) -> None:
+    """Print a model's card (data, split, commands, cost, test results) as Markdown."""
+    from siamese.card import render_card_markdown
+    from siamese.model import SHIPPED_MODEL, card_path_for
+
+    path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
+    card_file = card_path_for(path)
+    if not card_file.is_file():
+        raise click.ClickException(f"no model card beside {path} (expected {card_file})")
+    click.echo(render_card_markdown(json.loads(card_file.read_text())), nl=False)
+
+
 @click.command("calibrate")
 @DATA_OPTION
 @LAYOUT_OPTION

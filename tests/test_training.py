@@ -143,3 +143,15 @@ def test_build_trials_never_uses_a_reference_as_query():
         assert not set(refs) & {index for index, _ in queries}
         kinds = [kind for _, kind in queries]
         assert kinds.count("genuine") == 2 and kinds.count("skilled") == 1 and kinds.count("random") == 3
+
+
+def test_model_card_prints_markdown_of_the_card(trained, tmp_path):
+    result = CliRunner().invoke(main, ["model-card", "--model", str(trained)])
+    assert result.exit_code == 0, result.output
+    card = json.loads(card_path_for(trained).read_text())
+    assert f"trained for {card['training_seconds'] / 60:.0f} min" in result.stdout
+    assert "| dataset | writers |" in result.stdout and "Head refitted" in result.stdout
+    bare = tmp_path / "bare.keras"
+    bare.write_bytes(trained.read_bytes())
+    missing = CliRunner().invoke(main, ["model-card", "--model", str(bare)])
+    assert missing.exit_code != 0 and "no model card beside" in missing.output

@@ -7,7 +7,13 @@ from pathlib import Path
 import click
 
 from enroll.cli import enroll_command, import_command
-from siamese.cli import calibrate_command, evaluate_command, fit_head_command, train_command
+from siamese.cli import (
+    calibrate_command,
+    evaluate_command,
+    fit_head_command,
+    model_card_command,
+    train_command,
+)
 from store.cli import customers_group, db_group, index_group
 from store.settings import Settings
 from verify.cli import compare_command, identify_command, reindex_command, verify_command
@@ -46,6 +52,7 @@ main.add_command(train_command)
 main.add_command(evaluate_command)
 main.add_command(calibrate_command)
 main.add_command(fit_head_command)
+main.add_command(model_card_command)
 
 main.add_command(db_group)
 main.add_command(index_group)

@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.install-stamp
 
-.PHONY: run test lint bench install clean
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test lint bench install clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +22,21 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/sigverify db upgrade
-	$(BIN)/sigverify --help
+	@echo "sigverify: admin pages and API at http://$(HOST):$(PORT)/ (first start: see the admin password below)"
+	$(BIN)/sigverify serve --host $(HOST) --port $(PORT)
 
 lint: install
 	$(BIN)/ruff check .
 
-test: install
+# The browser tests drive Debian's Chromium; install it when it is missing (root, apt-based systems).
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "make test: installing Chromium for the browser tests (apt-get install chromium)"; \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+			|| echo "make test: could not install Chromium; the browser tests will say so"; \
+	fi
+
+test: install chromium
 	$(BIN)/ruff check .
 	$(BIN)/mypy store enroll verify
 	url="$${SIGVERIFY_TEST_DATABASE_URL-$$(.ci/test-database-url)}" && \

@@ -158,3 +158,47 @@ def new_store() -> Iterator[Callable[[Settings], Store]]:
     yield make
     for store in opened:
         store.close()
+
+
+ADMIN_PASSWORD = "admin-password-for-tests"
+
+
+@pytest.fixture
+def web_settings(tmp_path: Path, fake_model_file: Path) -> Settings:
+    """Settings of a web app test: SQLite in the test's data dir, the fake model, a known admin password."""
+    return Settings(data_dir=tmp_path / "web", model_path=fake_model_file, admin_password=ADMIN_PASSWORD,
+                    secret_key="secret-for-tests", enroll_blocking_warnings="")
+
+
+@pytest.fixture
+def app(web_settings: Settings, fake_model: FakeSignatureModel):  # type: ignore[no-untyped-def]
+    """The web app on ``web_settings`` (exceptions that no handler takes propagate to the test)."""
+    from webapp import create_app
+
+    application = create_app(web_settings)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["sigverify"].close()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    """A Flask test client of ``app`` that fills in CSRF tokens and logs in (see tests.web)."""
+    from tests.web import WebClient
+
+    return WebClient(app.test_client())
+
+
+@pytest.fixture
+def runner(web_settings: Settings, fake_model: FakeSignatureModel):  # type: ignore[no-untyped-def]
+    """Run ``sigverify ARGS`` in process on ``web_settings`` (fake model); returns the click Result."""
+    from click.testing import CliRunner
+
+    from webapp.cli import main
+
+    options = ["--data-dir", str(web_settings.data_dir), "--model", str(web_settings.model_path)]
+
+    def run(*args: str, input: str | None = None):  # type: ignore[no-untyped-def]
+        return CliRunner().invoke(main, [*options, *args], input=input, catch_exceptions=False)
+
+    return run

@@ -17,6 +17,7 @@ from siamese.cli import (
 from store.cli import customers_group, db_group, index_group
 from store.settings import Settings
 from verify.cli import compare_command, identify_command, reindex_command, verify_command
+from webapp.commands import serve_command, users_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -63,3 +64,9 @@ main.add_command(compare_command)
 main.add_command(verify_command)
 main.add_command(identify_command)
 main.add_command(reindex_command)
+main.add_command(serve_command)
+main.add_command(users_group)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""``sigverify users`` and ``sigverify serve`` (a real waitress process on loopback, fake model)."""
+
+from __future__ import annotations
+
+import json
+import re
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from store.api_keys import authenticate_api_key
+from store.database import Store
+from store.settings import Settings
+from tests.web import serving
+
+
+def test_users_create_list_and_key(runner, web_settings: Settings):  # type: ignore[no-untyped-def]
+    created = runner("users", "create", "olga", "--role", "operator", "--password", "long-enough-1")
+    assert created.exit_code == 0 and created.stdout.strip() == "created user olga (operator)"
+    prompted = runner("users", "create", "aud", "--role", "auditor", input="long-enough-2\nlong-enough-2\n")
+    assert prompted.exit_code == 0, prompted.output
+    again = runner("users", "create", "olga", "--role", "admin", "--password", "long-enough-1")
+    assert again.exit_code == 2 and "error: user_exists" in again.stderr
+    assert runner("users", "create", "p", "--role", "admin", "--password", "short").exit_code == 2
+    assert runner("users", "create", "p", "--role", "boss", "--password", "long-enough-1").exit_code == 2
+    assert runner("users", "list").stdout.splitlines() == ["aud\tauditor\tactive", "olga\toperator\tactive"]
+    key = runner("users", "create-key", "olga", "--name", "scanner")
+    assert key.exit_code == 0 and "shown once" in key.stderr
+    with Store(web_settings) as store:
+        user, record = authenticate_api_key(store, key.stdout.strip())
+    assert (user.username, record.name) == ("olga", "scanner")
+    assert runner("users", "create-key", "nobody").exit_code == 1
+
+
+def get(url: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def test_serve_runs_waitress_prints_url_and_first_admin_once(tmp_path: Path, fake_model_file: Path):
+    data_dir = tmp_path / "served"
+    with serving(data_dir, fake_model_file, {}) as (url, lines):
+        status, headers, body = get(url + "healthz")
+        assert status == 200 and json.loads(body)["consistent"] is True
+        assert headers["Server"] == "sigverify"  # waitress, not the development server
+        status, headers, body = get(url + "no-such-page")
+        assert status == 404 and b"Traceback" not in body and b"Werkzeug Debugger" not in body
+        assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    printed = [line for line in lines if "created user 'admin'" in line]
+    assert len(printed) == 1 and re.search(r"with password \S{12,}", printed[0])
+    with serving(data_dir, fake_model_file, {}) as (_, lines):
+        pass
+    assert not any("created user" in line for line in lines)
+
+
+def test_serve_takes_the_admin_password_from_the_environment(tmp_path: Path, fake_model_file: Path):
+    env = {"SIGVERIFY_ADMIN_PASSWORD": "from-the-environment"}
+    with serving(tmp_path / "served", fake_model_file, env) as (url, lines):
+        assert get(url + "login")[0] == 200
+    printed = "".join(lines)
+    assert "SIGVERIFY_ADMIN_PASSWORD" in printed and "from-the-environment" not in printed

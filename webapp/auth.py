@@ -1,0 +1,90 @@
+"""Login and logout (Flask-Login sessions, hashed passwords, rate-limited attempts)."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Flask, flash, redirect, render_template, request, session, url_for
+from flask_login import LoginManager, UserMixin, login_user, logout_user
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from store.users import UserRecord, find_credentials, get_user
+from webapp.access import PUBLIC, VIEW, requires
+from webapp.errors import LoginThrottledError
+from webapp.services import services
+
+bp = Blueprint("auth", __name__)
+
+# Checked when the user name is unknown, so that a wrong name costs as long as a wrong password.
+_UNKNOWN_USER_HASH = generate_password_hash("no such user")
+
+
+class WebUser(UserMixin):
+    """The logged-in user of a page request."""
+
+    def __init__(self, record: UserRecord) -> None:
+        self.id = record.id
+        self.username = record.username
+        self.role = record.role
+
+
+def init_login(app: Flask) -> None:
+    """Attach Flask-Login: users are reloaded from SQL on each request, disabled users are out."""
+    manager = LoginManager(app)
+    manager.login_view = "auth.login"
+    manager.login_message = "Please log in."
+    manager.login_message_category = "info"
+
+    @manager.user_loader
+    def load_user(user_id: str) -> WebUser | None:
+        record = get_user(services().store, int(user_id)) if user_id.isdigit() else None
+        return WebUser(record) if record is not None and record.active else None
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@requires(PUBLIC)
+def login() -> Any:
+    """The login form; on success go to the page asked for (same site only) or the dashboard."""
+    if request.method == "GET":
+        return render_template("login.html", next=_safe_next(request.args.get("next")))
+    username = request.form.get("username", "").strip()
+    password = request.form.get("password", "")
+    throttle = services().throttle
+    keys = throttle.keys(username, request.remote_addr)
+    wait = throttle.retry_after(keys)
+    if wait > 0:
+        raise LoginThrottledError(f"too many failed logins; try again in {int(wait // 60) + 1} minutes")
+    found = find_credentials(services().store, username) if username else None
+    password_hash = found[1] if found else _UNKNOWN_USER_HASH
+    valid = check_password_hash(password_hash, password)
+    if found is None or not valid or not found[0].active:
+        throttle.failed(keys)
+        flash("Wrong user name or password, or the user is disabled.", "error")
+        return render_template("login.html", next=_safe_next(request.form.get("next"))), 401
+    throttle.succeeded(next(iter(keys)))
+    session.clear()
+    login_user(WebUser(found[0]))
+    return redirect(_safe_next(request.form.get("next")) or url_for("admin.dashboard"))
+
+
+@bp.route("/logout", methods=["POST"])
+@requires(VIEW)
+def logout() -> Any:
+    """End the session."""
+    logout_user()
+    session.clear()
+    flash("Logged out.", "info")
+    return redirect(url_for("auth.login"))
+
+
+def _safe_next(target: str | None) -> str | None:
+    """``target`` if it is a path on this site (no scheme, no host), else None."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    if "\\" in target:  # browsers read a backslash in a path as a slash
+        return None
+    return target

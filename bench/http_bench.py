@@ -1,0 +1,192 @@
+"""HTTP benchmark: ``POST /api/v1/verify`` from 8 concurrent clients for 30 s against ``sigverify serve``.
+
+``python -m bench.http_bench [--seconds S] [--clients N] [--customers N]`` prints one JSON object;
+``run()`` is what ``make bench`` (bench/run.py) calls. It starts a real ``sigverify serve`` (waitress)
+on loopback with a fresh data dir and the shipped model (or an untrained one of the same architecture
+when the weights are absent), enrolls synthetic customers through the API, then each client sends
+verifications on its own keep-alive connection for the duration. Throughput, latency percentiles and
+errors (any non-200 answer or failed request) are measured on the client side. Target: p99 <= 100 ms
+and no error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+URL_LINE = re.compile(r"serving on (http://\S+/)")
+PASSWORD = "bench-password-0"
+
+
+def multipart(fields: dict[str, str], files: dict[str, list[bytes]]) -> tuple[bytes, str]:
+    """A multipart/form-data body and its content type."""
+    boundary = uuid.uuid4().hex
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        head = f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+        parts.append(head.encode() + value.encode() + b"\r\n")
+    for name, contents in files.items():
+        for number, content in enumerate(contents):
+            head = (f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+                    f'filename="{number}.png"\r\nContent-Type: image/png\r\n\r\n')
+            parts.append(head.encode() + content + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def model_file(work: Path) -> tuple[Path, str]:
+    """The shipped model, or an untrained one saved under ``work`` when the weights are absent."""
+    from siamese.model import SHIPPED_MODEL, SignatureModel
+
+    if SHIPPED_MODEL.is_file():
+        return SHIPPED_MODEL, "shipped"
+    path = work / "untrained.keras"
+    SignatureModel.untrained(0).keras_model.save(path)
+    return path, "untrained"
+
+
+def sigverify(settings_args: list[str], *args: str) -> str:
+    """Run a ``sigverify`` command; returns its stdout."""
+    command = [sys.executable, "-m", "webapp.cli", *settings_args, *args]
+    return subprocess.run(command, cwd=REPO_ROOT, env=_environment(), check=True, capture_output=True,
+                          text=True).stdout
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}
+
+
+@contextmanager
+def server(settings_args: list[str], threads: int) -> Iterator[str]:
+    """A running ``sigverify serve`` on a free loopback port; yields its base URL."""
+    command = [sys.executable, "-m", "webapp.cli", *settings_args, "serve", "--port", "0",
+               "--threads", str(threads)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(), stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            found = URL_LINE.search(line)
+            if found:
+                threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe drained
+                yield found.group(1)
+                return
+        raise RuntimeError("sigverify serve did not start")
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+
+
+def request(connection: http.client.HTTPConnection, path: str, key: str, body: bytes,
+            content_type: str) -> tuple[int, bytes]:
+    """One POST on a keep-alive connection."""
+    connection.request("POST", path, body=body, headers={"X-API-Key": key, "Content-Type": content_type})
+    response = connection.getresponse()
+    return response.status, response.read()
+
+
+def enroll_customers(url: str, key: str, customers: int) -> list[bytes]:
+    """Enroll writers 1..N with three signatures each; returns their query images (genuine and forged)."""
+    from tests.conftest import signature_png
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+    queries = []
+    for writer in range(1, customers + 1):
+        body, content_type = multipart({}, {"images": [signature_png(writer, s) for s in range(3)]})
+        path = f"/api/v1/customers/c{writer}/references"
+        status, answer = request(connection, path, key, body, content_type)
+        if status != 201:
+            raise RuntimeError(f"enrollment failed: {status} {answer[:200]!r}")
+        queries.append(signature_png(writer, 7, forgery=writer % 2 == 0))
+    connection.close()
+    return queries
+
+
+def load(url: str, key: str, queries: list[bytes], clients: int, seconds: float) -> dict[str, Any]:
+    """``clients`` threads send verifications for ``seconds``; latency and error counts."""
+    bodies = [multipart({"customer_id": f"c{number + 1}"}, {"image": [query]})
+              for number, query in enumerate(queries)]
+    parts = urlsplit(url)
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    errors = [0] * clients
+    deadline = time.monotonic() + seconds
+
+    def client(number: int) -> None:
+        rng = random.Random(number)
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        while time.monotonic() < deadline:
+            body, content_type = bodies[rng.randrange(len(bodies))]
+            started = time.perf_counter()
+            try:
+                status, _ = request(connection, "/api/v1/verify", key, body, content_type)
+            except (OSError, http.client.HTTPException):
+                status = 0
+                connection.close()
+                connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            latencies[number].append(time.perf_counter() - started)
+            errors[number] += status != 200
+        connection.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    elapsed = time.monotonic() - started
+    times = np.asarray([t for per_client in latencies for t in per_client]) * 1000.0
+    percentiles = {f"p{q}_ms": round(float(np.percentile(times, q)), 1) for q in (50, 90, 99)}
+    return {"requests": int(times.size), "errors": int(sum(errors)),
+            "throughput_rps": round(times.size / elapsed, 1), **percentiles,
+            "max_ms": round(float(times.max()), 1)}
+
+
+def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: int = 8) -> dict[str, Any]:
+    """Start a server, enroll ``customers``, measure verify under ``clients`` concurrent clients."""
+    with tempfile.TemporaryDirectory() as temporary:
+        work = Path(temporary)
+        path, kind = model_file(work)
+        settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
+        sigverify(settings_args, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
+        key = sigverify(settings_args, "users", "create-key", "bench").strip()
+        with server(settings_args, threads) as url:
+            queries = enroll_customers(url, key, customers)
+            load(url, key, queries, clients, min(3.0, seconds))  # warm-up, not counted
+            results = load(url, key, queries, clients, seconds)
+    return {"http_model": kind, "http_clients": clients, "http_server_threads": threads,
+            "http_seconds": seconds, "http_customers": customers,
+            **{f"http_verify_{name}": value for name, value in results.items()},
+            "http_cores": os.cpu_count() or 0}
+
+
+def main() -> None:
+    """Command line: print the results as JSON."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--customers", type=int, default=20)
+    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    args = parser.parse_args()
+    print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -115,15 +115,24 @@ def test_enroll_verify_and_delete_in_a_browser(page, tmp_path: Path):  # type: i
     decision, score, threshold = verify(page, "cust-042", forged)
     assert decision == "NO MATCH" and score < threshold
     shot(page, "06-verify-forged")
+    page.set_viewport_size({"width": 768, "height": 1024})  # a tablet held upright
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    shot(page, "06-verify-forged-tablet")
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+    page.get_by_role("link", name="Dashboard").click()
+    assert "1 accepted, 1 rejected" in page.inner_text("main")
+    assert page.locator("svg.histogram rect").count() == 10
+    shot(page, "07-dashboard")
 
     page.get_by_role("link", name="cust-042").first.click()
     assert page.locator(".gallery img").count() == 3
     assert re.search(r"2 verifications", page.inner_text("main"))
     page.get_by_role("link", name="Delete customer").click()
     page.fill("input[name=confirm_id]", "cust-042")
-    shot(page, "07-delete-confirm")
+    shot(page, "08-delete-confirm")
     page.get_by_role("button", name="Delete for good").click()
     page.wait_for_selector("text=Deleted customer cust-042")
     assert "No customer" in page.inner_text("main")
-    shot(page, "08-deleted")
+    shot(page, "09-deleted")
     assert errors == []  # no script error, no resource blocked by the content security policy

@@ -106,7 +106,8 @@ def test_customers_create_get_list_delete(api):  # type: ignore[no-untyped-def]
     assert api("POST", "/customers", json={"customer_id": "c1"}).status_code == 409
     bad = api("POST", "/customers", json={"customer_id": "no spaces"})
     assert bad.status_code == 422 and bad.json["error"] == "invalid_customer_id"
-    assert api("POST", "/customers", json={"customer_id": 7}).status_code == 422
+    assert api("POST", "/customers", json={"customer_id": 7}).status_code == 400
+    assert api("POST", "/customers", json={"display_name": "x"}).status_code == 400
     assert api("POST", "/customers", data={"customer_id": "c2"}).status_code == 415
     malformed = api("POST", "/customers", data="{not json", content_type="application/json")
     assert malformed.status_code == 400 and malformed.json["error"] == "bad_request"

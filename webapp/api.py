@@ -22,7 +22,7 @@ from store.references import delete_reference
 from verify.service import compare_signatures, identify_signature, verify_signature
 from webapp.access import MANAGE, OPERATE, PUBLIC, VIEW, actor, force_requested, requires
 from webapp.health import health_report
-from webapp.inputs import form_text, int_value, json_body, uploaded_file, uploaded_files
+from webapp.inputs import form_text, int_value, json_body, json_text, uploaded_file, uploaded_files
 from webapp.openapi import openapi_document
 from webapp.services import services
 
@@ -63,8 +63,8 @@ def customers_list() -> Any:
 def customers_create() -> Any:
     """Create a customer without references: ``{"customer_id": ..., "display_name": ...}``."""
     body = json_body()
-    name = body.get("display_name")
-    created = create_customer(services().store, body.get("customer_id"), str(name)[:200] if name else None)
+    customer_id = json_text(body, "customer_id", max_length=64) or ""
+    created = create_customer(services().store, customer_id, json_text(body, "display_name", required=False))
     return jsonify(asdict(created)), 201
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import request
 
+from verify.service import ImageInput
 from webapp.errors import BadRequestError, UnsupportedMediaTypeError
 
 MULTIPART = "multipart/form-data"
@@ -27,14 +28,18 @@ def require_multipart() -> None:
 
 def uploaded_file(name: str) -> bytes:
     """The bytes of the file field ``name`` (400 when it is missing or empty)."""
-    files = uploaded_files(name)
+    files = _files(name)
     if len(files) != 1:
         raise BadRequestError(f"send exactly one file in the field {name!r}")
     return files[0]
 
 
-def uploaded_files(name: str) -> list[bytes]:
+def uploaded_files(name: str) -> list[ImageInput]:
     """The bytes of every file sent in the field ``name``, skipping empty file inputs (400 if none)."""
+    return list(_files(name))
+
+
+def _files(name: str) -> list[bytes]:
     require_multipart()
     files = [upload.read() for upload in request.files.getlist(name) if upload.filename]
     if not files:
@@ -107,3 +112,13 @@ def json_body() -> dict[str, Any]:
         raise BadRequestError("the body must be a JSON object")
     return data
 
+
+
+def json_text(body: dict[str, Any], name: str, required: bool = True, max_length: int = 200) -> str | None:
+    """A string member of a JSON object (400 when required and missing, not a string, or too long)."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or len(value) > max_length:
+        raise BadRequestError(f"{name!r} must be a string of at most {max_length} characters")
+    return value

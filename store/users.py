@@ -28,6 +28,7 @@ ADMIN = "admin"
 OPERATOR = "operator"
 AUDITOR = "auditor"
 ROLES = (ADMIN, OPERATOR, AUDITOR)
+MIN_PASSWORD_LENGTH = 10  # checked by the callers that hash passwords (web app, command line)
 USERNAME_MAX_LENGTH = 100
 USERNAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]*")
 

@@ -23,6 +23,7 @@ PUBLIC = None
 EXPECTED: dict[str, frozenset[str] | None] = {
     "auth.login": PUBLIC,
     "auth.logout": ALL,
+    "auth.own_password": ALL,
     "health.healthz": PUBLIC,
     "admin.dashboard": ALL,
     "admin.customers": ALL,

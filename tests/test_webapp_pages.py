@@ -250,3 +250,20 @@ def test_api_keys_admin_shows_a_key_once(app: Flask, admin: WebClient):
     assert admin.api("GET", "/api/v1/health", new_secret).status_code == 401
     assert admin.post("/admin/api-keys", {"user_id": "1", "name": ""}).status_code == 400
     assert admin.post("/admin/api-keys", {"user_id": "77", "name": "x"}).status_code == 404
+
+
+def test_any_user_changes_their_own_password(app: Flask, client: WebClient):
+    add_user(app.extensions["sigverify"].store, "aud", "auditor")
+    client.login("aud")
+    assert "Change your password" in text(client.get("/account/password"))
+    wrong = client.post("/account/password", {"current_password": "nope", "password": "brand-new-pass"})
+    assert wrong.status_code == 400 and "current password is wrong" in text(wrong)
+    short = client.post("/account/password", {"current_password": "password-for-tests", "password": "short"})
+    assert short.status_code == 400
+    changed = client.post(
+        "/account/password", {"current_password": "password-for-tests", "password": "brand-new-pass"}
+    )
+    assert changed.status_code == 302
+    client.post("/logout")
+    assert client.login("aud").status_code == 401
+    assert client.login("aud", "brand-new-pass").status_code == 302

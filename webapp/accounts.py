@@ -6,27 +6,22 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
-from werkzeug.security import generate_password_hash
 
 from store.api_keys import ApiKeyRecord, create_api_key, disable_api_key, list_api_keys, rotate_api_key
-from store.users import ROLES, create_user, list_users, set_password_hash, set_user_active
+from store.users import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    create_user,
+    list_users,
+    set_password_hash,
+    set_user_active,
+)
 from webapp.access import MANAGE, requires
-from webapp.errors import BadRequestError
+from webapp.auth import new_password_hash
 from webapp.inputs import form_text, int_value
 from webapp.services import services
 
 bp = Blueprint("accounts", __name__, url_prefix="/admin")
-
-MIN_PASSWORD_LENGTH = 10
-
-
-def new_password_hash() -> str:
-    """The hash of the form's ``password`` field, which must have at least 10 characters."""
-    password = request.form.get("password", "")
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise BadRequestError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
-    return generate_password_hash(password)
-
 
 @bp.route("/users", methods=["GET", "POST"])
 @requires(MANAGE)

@@ -9,9 +9,9 @@ from flask import Blueprint, Flask, flash, redirect, render_template, request, s
 from flask_login import LoginManager, UserMixin, login_user, logout_user
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from store.users import UserRecord, find_credentials, get_user
-from webapp.access import PUBLIC, VIEW, requires
-from webapp.errors import LoginThrottledError
+from store.users import MIN_PASSWORD_LENGTH, UserRecord, find_credentials, get_user, set_password_hash
+from webapp.access import PUBLIC, VIEW, current_principal, requires
+from webapp.errors import BadRequestError, LoginThrottledError
 from webapp.services import services
 
 bp = Blueprint("auth", __name__)
@@ -76,6 +76,30 @@ def logout() -> Any:
     session.clear()
     flash("Logged out.", "info")
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@requires(VIEW)
+def own_password() -> Any:
+    """Any user changes their own password (the current one is asked again)."""
+    if request.method == "GET":
+        return render_template("own_password.html", min_password=MIN_PASSWORD_LENGTH)
+    principal = current_principal()
+    found = find_credentials(services().store, principal.username) if principal else None
+    if found is None or not check_password_hash(found[1], request.form.get("current_password", "")):
+        flash("The current password is wrong.", "error")
+        return render_template("own_password.html", min_password=MIN_PASSWORD_LENGTH), 400
+    set_password_hash(services().store, found[0].id, new_password_hash())
+    flash("Your password is changed.", "success")
+    return redirect(url_for("admin.dashboard"))
+
+
+def new_password_hash() -> str:
+    """The hash of the form's ``password`` field, which must have at least 10 characters."""
+    password = request.form.get("password", "")
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise BadRequestError(f"a password has at least {MIN_PASSWORD_LENGTH} characters")
+    return generate_password_hash(password)
 
 
 def _safe_next(target: str | None) -> str | None:

@@ -9,9 +9,7 @@ from store.cli import domain_errors
 from store.database import Store
 from store.migrate import upgrade_database
 from store.settings import Settings
-from store.users import ROLES, create_user, find_credentials, list_users
-
-MIN_PASSWORD_LENGTH = 10
+from store.users import MIN_PASSWORD_LENGTH, ROLES, create_user, find_credentials, list_users
 
 
 @click.command("serve")

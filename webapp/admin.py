@@ -102,11 +102,8 @@ def customer(customer_id: str) -> Any:
 @bp.route("/customers/<customer_id>/references/<int:reference_id>.png")
 @requires(VIEW)
 def reference_image(customer_id: str, reference_id: int) -> Any:
-    """A reference's normalised image, dark ink on white."""
-    png = display_reference_png(services().store, customer_id, reference_id)
-    response = Response(png, mimetype="image/png")
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    """A reference's normalised image, dark ink on white (not cached: biometric data)."""
+    return Response(display_reference_png(services().store, customer_id, reference_id), mimetype="image/png")
 
 
 @bp.route("/customers/<customer_id>/threshold", methods=["POST"])

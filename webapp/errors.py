@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, jsonify, render_template, request
+from flask import Flask, flash, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from siamese.errors import SigverifyError
 
@@ -67,10 +67,13 @@ def handle_error(error: Exception) -> Any:
     status, code, message, extra = describe(error)
     if wants_json():
         response = jsonify({"error": code, "message": message, **extra})
-        response.status_code = status
-        return response
-    flash(message, "error")
-    return render_template("error.html", status=status, code=code, extra=extra), status
+    else:
+        flash(message, "error")
+        response = make_response(render_template("error.html", status=status, code=code, extra=extra))
+    response.status_code = status
+    if isinstance(error, MethodNotAllowed) and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
 
 
 def describe(error: Exception) -> tuple[int, str, str, dict[str, Any]]:

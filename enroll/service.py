@@ -235,10 +235,21 @@ def _cross_match_warnings(
     customer: Customer | None, prepared: list[PreparedImage],
 ) -> list[EnrollmentWarning]:
     """Warn about new references that would verify as another customer (1:N via the index)."""
+    new = np.stack([item.embedding for item in prepared])
+    return cross_match_warnings(store, session, model, policy.cross_match_threshold, customer, new,
+                                [f"image {row + 1}" for row in range(len(new))])
+
+
+def cross_match_warnings(
+    store: Store, session: Session, model: SignatureModel, threshold: float, customer: Customer | None,
+    new: np.ndarray, labels: list[str],
+) -> list[EnrollmentWarning]:
+    """A ``matches_other_customer`` warning for each row of ``new`` that would verify, at
+    ``threshold``, as a customer other than ``customer`` (candidates from the FAISS index).
+    """
     index = store.index
     if index is None or len(index) == 0 or index.model_version != model.version:
         return []
-    new = np.stack([item.embedding for item in prepared])
     _, hits = index.search(new, CROSS_MATCH_NEIGHBOURS)
     found = sorted({int(i) for i in hits.ravel() if i >= 0})
     owners = dict(session.execute(
@@ -251,10 +262,10 @@ def _cross_match_warnings(
     for row, vector in enumerate(new):
         for pk, (_, matrix) in vectors.items():
             score, _ = score_against(model, matrix, vector)
-            if score >= policy.cross_match_threshold:
+            if score >= threshold:
                 warnings.append(EnrollmentWarning(
                     MATCHES_OTHER_CUSTOMER,
-                    f"image {row + 1} matches customer {owners[pk]!r} (score {score:.3f})",
+                    f"{labels[row]} matches customer {owners[pk]!r} (score {score:.3f})",
                     row, {"other_customer_id": owners[pk], "score": round(score, 6)},
                 ))
     return warnings

@@ -127,6 +127,16 @@ def test_review_flags_the_odd_reference(fake_store: Store, fake_model):
     assert review_references(fake_store, fake_model, "empty") == []
 
 
+def test_review_flags_a_reference_that_matches_another_customer(fake_store: Store, fake_model):
+    enroll_signatures(fake_store, fake_model, "w3", [signature_png(3, s) for s in range(3)])
+    other = enroll_signatures(fake_store, fake_model, "twin", [signature_png(4, 0), signature_png(3, 6)],
+                              force=True)
+    warnings = review_references(fake_store, fake_model, "twin")
+    matches = [w for w in warnings if w.code == "matches_other_customer"]
+    assert [w.details["reference_id"] for w in matches] == [other.reference_ids[1]]
+    assert matches[0].details["other_customer_id"] == "w3"
+
+
 def test_verification_pictures_overlay_reference_and_query(fake_store: Store, fake_model):
     enrolled = enroll_signatures(fake_store, fake_model, "w3", [signature_png(3, s) for s in range(3)])
     pictures = verification_images(fake_store, "w3", enrolled.reference_ids[0], signature_png(3, 5))

@@ -267,3 +267,10 @@ def test_any_user_changes_their_own_password(app: Flask, client: WebClient):
     client.post("/logout")
     assert client.login("aud").status_code == 401
     assert client.login("aud", "brand-new-pass").status_code == 302
+
+
+def test_a_reference_matching_another_customer_is_flagged(enrolled: WebClient):
+    result = text(enrolled.post("/enroll", {"customer_id": "twin", "images": [upload(4, 0), upload(3, 6)]}))
+    assert "matches_other_customer" in result and "image 2 matches customer &#39;w3&#39;" in result
+    page = text(enrolled.get("/customers/twin"))
+    assert "reference 5 matches customer &#39;w3&#39;" in page

@@ -93,7 +93,8 @@ def customer(customer_id: str) -> Any:
     """One customer: references, warnings, threshold, verification history."""
     current = services()
     detail = describe_customer(current.store, customer_id)
-    warnings = review_references(current.store, current.model, customer_id)
+    with current.index_access() as store:
+        warnings = review_references(store, current.model, customer_id)
     history = list_verifications(current.store, AuditFilter(customer_id=customer_id), limit=HISTORY_ROWS)
     return render_template("customer.html", customer=detail, warnings=warnings, history=history,
                            global_threshold=current.threshold, model_version=current.model.version)

@@ -248,3 +248,37 @@ def test_health(api):  # type: ignore[no-untyped-def]
         "sql_references": 3,
         "consistent": True,
     }
+
+
+def test_the_app_on_each_database(database_url: str, tmp_path, web_settings, fake_model):  # type: ignore[no-untyped-def]
+    """One pass over the API and the pages that query SQL, on SQLite and (when set up) PostgreSQL."""
+    from tests.conftest import ADMIN_PASSWORD
+    from webapp import create_app
+
+    # the SQLite URL of the database_url fixture lies in tmp_path/var
+    app = create_app(web_settings.with_overrides(data_dir=tmp_path / "var", database_url=database_url))
+    try:
+        store = app.extensions["sigverify"].store
+        key = create_api_key(store, add_user(store, "integrator", "admin").id, "k")[1]
+        client = WebClient(app.test_client())
+        images = {"images": [image(3, s) for s in range(3)], "display_name": "Ann"}
+        assert client.api("POST", f"{API}/customers/w3/references", key, data=images).status_code == 201
+        verified = client.api("POST", f"{API}/verify", key, data={"customer_id": "w3", "image": image(3, 5)})
+        assert verified.json["match"] is True
+        assert client.api("GET", f"{API}/customers?search=an", key).json["total"] == 1
+        client.login("admin", ADMIN_PASSWORD)
+        for page in (
+            "/",
+            "/customers?q=ANN",
+            "/customers/w3",
+            "/audit?decision=accept",
+            "/audit.csv",
+            "/admin/users",
+            "/admin/api-keys",
+        ):
+            response = client.get(page)
+            assert response.status_code == 200, page
+            assert b"w3" in response.data or page.startswith("/admin"), page
+        assert client.api("DELETE", f"{API}/customers/w3", key).json["deleted_references"] == 3
+    finally:
+        app.extensions["sigverify"].close()

@@ -1,12 +1,12 @@
 """HTTP benchmark: ``POST /api/v1/verify`` from 8 concurrent clients for 30 s against ``sigverify serve``.
 
-``python -m bench.http_bench [--seconds S] [--clients N] [--customers N]`` prints one JSON object;
-``run()`` is what ``make bench`` (bench/run.py) calls. It starts a real ``sigverify serve`` (waitress)
-on loopback with a fresh data dir and the shipped model (or an untrained one of the same architecture
-when the weights are absent), enrolls synthetic customers through the API, then each client sends
-verifications on its own keep-alive connection for the duration. Throughput, latency percentiles and
-errors (any non-200 answer or failed request) are measured on the client side. Target: p99 <= 100 ms
-and no error.
+``python -m bench.http_bench [--seconds S] [--clients N] [--customers N] [--workers N] [--threads N]``
+prints one JSON object; ``run()`` is what ``make bench`` (bench/run.py) calls. It starts a real
+``sigverify serve --workers CORES --threads 2`` (waitress) on loopback with a fresh data dir and the
+shipped model (or an untrained one of the same architecture when the weights are absent), enrolls
+synthetic customers through the API, then each client sends verifications on its own keep-alive
+connection for the duration. Throughput, latency percentiles and errors (any non-200 answer or failed
+request) are measured on the client side. Target: p99 <= 100 ms and no error.
 """
 
 from __future__ import annotations
@@ -75,10 +75,10 @@ def _environment() -> dict[str, str]:
 
 
 @contextmanager
-def server(settings_args: list[str], threads: int) -> Iterator[str]:
-    """A running ``sigverify serve`` on a free loopback port; yields its base URL."""
+def server(settings_args: list[str], threads: int, workers: int) -> Iterator[str]:
+    """A running ``sigverify serve`` on a free loopback port; yields its base URL once it answers."""
     command = [sys.executable, "-m", "webapp.cli", *settings_args, "serve", "--port", "0",
-               "--threads", str(threads)]
+               "--threads", str(threads), "--workers", str(workers)]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(), stderr=subprocess.PIPE, text=True)
     try:
         assert process.stderr is not None
@@ -159,19 +159,23 @@ def load(url: str, key: str, queries: list[bytes], clients: int, seconds: float)
             "max_ms": round(float(times.max()), 1)}
 
 
-def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: int = 8) -> dict[str, Any]:
-    """Start a server, enroll ``customers``, measure verify under ``clients`` concurrent clients."""
+def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: int = 2,
+        workers: int | None = None) -> dict[str, Any]:
+    """Start a server (``workers`` processes, default one per core), enroll ``customers``, then
+    measure verify under ``clients`` concurrent clients."""
+    workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         path, kind = model_file(work)
         settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
         sigverify(settings_args, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
         key = sigverify(settings_args, "users", "create-key", "bench").strip()
-        with server(settings_args, threads) as url:
+        with server(settings_args, threads, workers) as url:
             queries = enroll_customers(url, key, customers)
             load(url, key, queries, clients, min(3.0, seconds))  # warm-up, not counted
             results = load(url, key, queries, clients, seconds)
-    return {"http_model": kind, "http_clients": clients, "http_server_threads": threads,
+    return {"http_model": kind, "http_clients": clients, "http_server_workers": workers,
+            "http_server_threads": threads,
             "http_seconds": seconds, "http_customers": customers,
             **{f"http_verify_{name}": value for name, value in results.items()},
             "http_cores": os.cpu_count() or 0}
@@ -183,9 +187,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--customers", type=int, default=20)
-    parser.add_argument("--threads", type=int, default=8, help="waitress threads")
+    parser.add_argument("--threads", type=int, default=2, help="waitress threads per worker")
+    parser.add_argument("--workers", type=int, default=None, help="server processes (default: cores)")
     args = parser.parse_args()
-    print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads), indent=1))
+    print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads, args.workers), indent=1))
 
 
 if __name__ == "__main__":

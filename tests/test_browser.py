@@ -46,10 +46,10 @@ def page(tmp_path: Path, fake_model_file: Path):  # type: ignore[no-untyped-def]
     executable = chromium_or_skip()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     env = {"SIGVERIFY_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    with serving(tmp_path / "var", fake_model_file, env) as (url, _), sync_playwright() as playwright:
+    with serving(tmp_path / "var", fake_model_file, env) as served, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(executable), headless=True,
                                              args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=url)
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=served.url)
         opened = context.new_page()
         opened.set_default_timeout(15_000)
         errors: list[str] = []

@@ -42,7 +42,8 @@ def get(url: str) -> tuple[int, dict[str, str], bytes]:
 
 def test_serve_runs_waitress_prints_url_and_first_admin_once(tmp_path: Path, fake_model_file: Path):
     data_dir = tmp_path / "served"
-    with serving(data_dir, fake_model_file, {}) as (url, lines):
+    with serving(data_dir, fake_model_file, {}) as served:
+        url, lines = served.url, served.lines
         status, headers, body = get(url + "healthz")
         assert status == 200 and json.loads(body)["consistent"] is True
         assert headers["Server"] == "sigverify"  # waitress, not the development server
@@ -51,14 +52,33 @@ def test_serve_runs_waitress_prints_url_and_first_admin_once(tmp_path: Path, fak
         assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
     printed = [line for line in lines if "created user 'admin'" in line]
     assert len(printed) == 1 and re.search(r"with password \S{12,}", printed[0])
-    with serving(data_dir, fake_model_file, {}) as (_, lines):
-        pass
-    assert not any("created user" in line for line in lines)
+    with serving(data_dir, fake_model_file, {}) as served:
+        assert get(served.url + "healthz")[0] == 200
+    assert not any("created user" in line for line in served.lines)
 
 
 def test_serve_takes_the_admin_password_from_the_environment(tmp_path: Path, fake_model_file: Path):
     env = {"SIGVERIFY_ADMIN_PASSWORD": "from-the-environment"}
-    with serving(tmp_path / "served", fake_model_file, env) as (url, lines):
-        assert get(url + "login")[0] == 200
-    printed = "".join(lines)
+    with serving(tmp_path / "served", fake_model_file, env) as served:
+        assert get(served.url + "login")[0] == 200
+    printed = "".join(served.lines)
     assert "SIGVERIFY_ADMIN_PASSWORD" in printed and "from-the-environment" not in printed
+
+
+def children_of(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux /proc)."""
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def test_serve_with_worker_processes_shares_one_port(tmp_path: Path, fake_model_file: Path):
+    with serving(tmp_path / "served", fake_model_file, {}, "--workers", "2", "--threads", "2") as served:
+        workers = children_of(served.process.pid)
+        assert len(workers) == 2
+        for _ in range(6):
+            status, _, body = get(served.url + "healthz")
+            assert status == 200 and json.loads(body)["status"] == "ok"
+    assert served.process.returncode == 0
+    for pid in workers:  # the workers stopped with the parent
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert sum("created user 'admin'" in line for line in served.lines) == 1

@@ -6,9 +6,11 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,37 +73,34 @@ class WebClient:
         return self.client.open(url, method=method, headers=headers, **kwargs)
 
 
+@dataclass
+class Served:
+    """A running ``sigverify serve``: its URL, process, and the stderr lines read so far."""
+
+    url: str
+    process: subprocess.Popen[str]
+    lines: list[str]
+
+
 @contextmanager
-def serving(data_dir: Path, model_file: Path, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Run ``sigverify serve --port 0`` with the fake model; yields its URL and its stderr lines so far."""
-    command = [
-        sys.executable,
-        "-m",
-        "tests.fake_model",
-        "--data-dir",
-        str(data_dir),
-        "--model",
-        str(model_file),
-        "serve",
-        "--port",
-        "0",
-    ]
+def serving(data_dir: Path, model_file: Path, env: dict[str, str], *options: str) -> Iterator[Served]:
+    """Run ``sigverify serve --port 0 OPTIONS`` with the fake model until the block ends (SIGTERM)."""
+    command = [sys.executable, "-m", "tests.fake_model", "--data-dir", str(data_dir), "--model",
+               str(model_file), "serve", "--port", "0", *options]
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}
-    process = subprocess.Popen(
-        command, cwd=REPO_ROOT, env={**clean, **env}, stderr=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env={**clean, **env}, stderr=subprocess.PIPE,
+                               text=True)
     lines: list[str] = []
     try:
-        deadline = time.monotonic() + 60
         assert process.stderr is not None
-        while time.monotonic() < deadline:
-            line = process.stderr.readline()
-            if not line:
-                break
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (line := process.stderr.readline()):
             lines.append(line)
             found = URL_LINE.search(line)
             if found:
-                yield found.group(1), lines
+                reader = threading.Thread(target=lines.extend, args=(process.stderr,), daemon=True)
+                reader.start()  # keep reading, so the server never blocks on a full pipe
+                yield Served(found.group(1), process, lines)
                 return
         raise AssertionError(f"serve did not start: {''.join(lines)}")
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from store.api_keys import create_api_key
@@ -16,29 +18,18 @@ from store.users import MIN_PASSWORD_LENGTH, ROLES, create_user, find_credential
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="TCP port.")
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True,
-              help="Worker threads (requests served at once).")
+              help="Threads per worker process (requests served at once).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes sharing the socket (up to one per core).")
 @click.pass_obj
-def serve_command(settings: Settings, host: str, port: int, threads: int) -> None:
+def serve_command(settings: Settings, host: str, port: int, threads: int, workers: int) -> None:
     """Serve the admin pages and the JSON API with waitress (production server, no debug mode)."""
-    import waitress
+    from webapp.server import serve
 
-    from webapp import create_app
+    def announce(url: str) -> None:
+        click.echo(f"sigverify serving on {url} (log in at {url}login; Ctrl-C stops)", err=True)
 
-    with domain_errors():
-        app = create_app(settings)
-    server = waitress.create_server(app, host=host, port=port, threads=threads, ident="sigverify")
-    bound_host = getattr(server, "effective_host", host)  # absent when listening on several sockets
-    bound_port = getattr(server, "effective_port", port)
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
-    click.echo(f"sigverify serving on http://{shown}:{bound_port}/ (log in at /login; Ctrl-C stops)",
-               err=True)
-    try:
-        server.run()
-    except KeyboardInterrupt:
-        click.echo("sigverify: stopped", err=True)
-    finally:
-        server.close()
-        app.extensions["sigverify"].close()
+    sys.exit(serve(settings, host, port, threads, workers, announce))
 
 
 @click.group("users")

@@ -231,3 +231,15 @@ def test_throttle_window_expires_and_address_allows_more():
     assert throttle.retry_after(throttle.keys("fresh", "10.0.0.3")) == 0
     throttle.succeeded(next(iter(throttle.keys("b", "x"))))
     assert throttle.retry_after({"user:b": 1}) == 0
+
+
+def test_secret_key_is_created_once_and_kept_private(tmp_path):  # type: ignore[no-untyped-def]
+    from store.settings import Settings
+    from webapp.security import secret_key
+
+    settings = Settings(data_dir=tmp_path / "data")
+    first = secret_key(settings)
+    assert len(first) == 64 and secret_key(settings) == first
+    assert (tmp_path / "data" / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert [path.name for path in (tmp_path / "data").iterdir()] == ["secret_key"]
+    assert secret_key(settings.with_overrides(secret_key="given")) == "given"

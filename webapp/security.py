@@ -24,19 +24,28 @@ CONTENT_SECURITY_POLICY = "; ".join([
 
 
 def secret_key(settings: Settings) -> str:
-    """``settings.secret_key``, else a random key created once in ``data_dir/secret_key`` (mode 600)."""
+    """``settings.secret_key``, else a random key created once in ``data_dir/secret_key`` (mode 600).
+
+    The file appears whole or not at all (written aside, then hard-linked into place), so processes
+    starting together all read the same key.
+    """
     if settings.secret_key:
         return settings.secret_key
     path = Path(settings.data_dir) / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_text().strip()
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(secrets.token_hex(32))
-        handle.flush()
-        os.fsync(handle.fileno())
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f".{SECRET_FILE}.{os.getpid()}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(secrets.token_hex(32))
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:  # another process published its key first
+            pass
+        finally:
+            draft.unlink()
     return path.read_text().strip()
 
 

@@ -160,10 +160,12 @@ def describe_customer(store: Store, customer_id: str) -> CustomerDetail:
     """
     with store.sessions() as session:
         customer = get_customer(session, customer_id)
-        references = [
-            ReferenceSummary(r.id, r.sha256, r.model_version, r.created_at.isoformat(timespec="seconds"))
-            for r in customer.references
-        ]
+        rows = session.execute(  # the columns only: not the images and embeddings
+            select(Reference.id, Reference.sha256, Reference.model_version, Reference.created_at)
+            .where(Reference.customer_id == customer.id).order_by(Reference.id)
+        )
+        references = [ReferenceSummary(int(row_id), sha256, version, created.isoformat(timespec="seconds"))
+                      for row_id, sha256, version, created in rows]
         verifications = session.scalar(
             select(func.count(Verification.id)).where(Verification.customer_id == customer.id)
         )

@@ -61,7 +61,7 @@ class Page:
 def requested_page(total: int, size: int = PAGE_SIZE) -> Page:
     """The page named by the ``page`` query parameter (clamped to the last page)."""
     number = int_value(request.args, "page", 1, 1, 1_000_000)
-    return Page(min(number, max(1, -(-total // size))), size, total)
+    return Page(min(number, Page(1, size, total).count), size, total)
 
 
 @bp.route("/")

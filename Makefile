@@ -6,9 +6,10 @@ STAMP := $(VENV)/.install-stamp
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench install clean chromium
+.PHONY: run test lint bench lodo install clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,7 +24,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/sigverify db upgrade
 	@echo "sigverify: admin pages and API at http://$(HOST):$(PORT)/ (first start: see the admin password below)"
-	$(BIN)/sigverify serve --host $(HOST) --port $(PORT)
+	$(BIN)/sigverify serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -44,6 +45,9 @@ test: install chromium
 
 bench: install
 	$(BIN)/python -m bench.run
+
+lodo: install
+	bench/lodo.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -74,9 +74,26 @@ def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}
 
 
+def peak_memory_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of a process plus its direct children, in MiB (Linux /proc)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid] + [int(p) for p in children.read_text().split()] if children.exists() else [pid]
+    total_kb = 0
+    for one in pids:
+        status = Path(f"/proc/{one}/status")
+        for line in status.read_text().splitlines() if status.exists() else []:
+            if line.startswith("VmHWM:"):
+                total_kb += int(line.split()[1])
+    return total_kb / 1024
+
+
 @contextmanager
-def server(settings_args: list[str], threads: int, workers: int) -> Iterator[str]:
-    """A running ``sigverify serve`` on a free loopback port; yields its base URL once it answers."""
+def server(settings_args: list[str], threads: int, workers: int,
+           memory: dict[str, float] | None = None) -> Iterator[str]:
+    """A running ``sigverify serve`` on a free loopback port; yields its base URL once it answers.
+
+    ``memory``, when given, receives ``peak_mb``: the server processes' peak RSS just before it stops.
+    """
     command = [sys.executable, "-m", "webapp.cli", *settings_args, "serve", "--port", "0",
                "--threads", str(threads), "--workers", str(workers)]
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(), stderr=subprocess.PIPE, text=True)
@@ -90,6 +107,8 @@ def server(settings_args: list[str], threads: int, workers: int) -> Iterator[str
                 return
         raise RuntimeError("sigverify serve did not start")
     finally:
+        if memory is not None and process.poll() is None:
+            memory["peak_mb"] = peak_memory_mb(process.pid)
         process.terminate()
         process.wait(timeout=60)
 
@@ -170,7 +189,8 @@ def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: i
         settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
         sigverify(settings_args, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
         key = sigverify(settings_args, "users", "create-key", "bench").strip()
-        with server(settings_args, threads, workers) as url:
+        memory: dict[str, float] = {}
+        with server(settings_args, threads, workers, memory) as url:
             queries = enroll_customers(url, key, customers)
             load(url, key, queries, clients, min(3.0, seconds))  # warm-up, not counted
             results = load(url, key, queries, clients, seconds)
@@ -178,7 +198,8 @@ def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: i
             "http_server_threads": threads,
             "http_seconds": seconds, "http_customers": customers,
             **{f"http_verify_{name}": value for name, value in results.items()},
-            "http_cores": os.cpu_count() or 0}
+            "http_cores": os.cpu_count() or 0,
+            "http_server_peak_memory_mb": memory.get("peak_mb", 0.0)}
 
 
 def main() -> None:

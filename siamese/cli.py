@@ -229,7 +229,10 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     config = HeadFitConfig()
     if strength is not None:
         config = replace(config, normalisation_strength=strength)
-    section = refit_head(path, data, config)
+    try:
+        section = refit_head(path, data, config)
+    except ValueError as error:  # too few usable training writers in this data
+        raise click.ClickException(str(error)) from None
     card.update(head_fit=section, score_normalisation=section["score_normalisation"],
                 threshold_source="not calibrated since the head was refitted")
     _record_command(card, "fit-head")

@@ -111,6 +111,17 @@ def test_fit_head_needs_the_cards_training_writers(trained, tmp_path):
                                        "--cache-dir", str(tmp_path / "c")])
     assert result.exit_code != 0
     assert "no training writer of the model card is in this data" in result.output
+    card = json.loads(card_path_for(trained).read_text())
+    single = tmp_path / "single" / dataset_name(card)  # every writer, one genuine signature each
+    write_cedar_layout(single, writers=12, genuine=1, forgeries=1)
+    few = CliRunner().invoke(main, ["fit-head", "--data", str(single), "--model", str(trained),
+                                    "--cache-dir", str(tmp_path / "c")])
+    assert few.exit_code == 1 and "at least two writers" in few.output
+
+
+def dataset_name(card: dict) -> str:
+    """The dataset folder name of the card's first training writer."""
+    return card["split"]["train"][0].split("/", 1)[0]
 
 
 def test_resume_continues_from_checkpoint(dataset, tmp_path):

@@ -12,7 +12,10 @@ Warnings are reported with the result:
                               (default: the decision threshold); likely a wrong image.
   ``matches_other_customer``  a new reference that would verify as another customer (aggregated head
                               score >= ``enroll_cross_match_threshold``, default: the decision
-                              threshold); a possible duplicate or fraudulent enrollment.
+                              threshold but at least ``CROSS_MATCH_FLOOR``); a possible duplicate or
+                              fraudulent enrollment. The floor exists because this check compares
+                              each image with many customers: at the plain decision threshold, 1 of
+                              55 CEDAR writers imported one after another was blocked by a stranger.
 
 Warnings listed in ``enroll_blocking_warnings`` (default ``matches_other_customer``; "" for none,
 "all" for every one) reject the request with ``enrollment_rejected`` unless it is forced
@@ -28,6 +31,7 @@ from store.settings import Settings
 INCONSISTENT_REFERENCE = "inconsistent_reference"
 MATCHES_OTHER_CUSTOMER = "matches_other_customer"
 WARNING_CODES = (INCONSISTENT_REFERENCE, MATCHES_OTHER_CUSTOMER)
+CROSS_MATCH_FLOOR = 0.9  # default 1:N alarm level; see the README (enrollment policy) for its rates
 
 
 @dataclass(frozen=True)
@@ -44,7 +48,8 @@ class EnrollmentPolicy:
         """The policy of ``settings``; unset thresholds default to ``decision_threshold``."""
         return cls(
             consistency_threshold=_or(settings.enroll_consistency_threshold, decision_threshold),
-            cross_match_threshold=_or(settings.enroll_cross_match_threshold, decision_threshold),
+            cross_match_threshold=_or(settings.enroll_cross_match_threshold,
+                                      max(decision_threshold, CROSS_MATCH_FLOOR)),
             blocking=parse_blocking(settings.enroll_blocking_warnings),
             max_images=settings.enroll_max_images,
         )

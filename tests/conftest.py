@@ -167,7 +167,8 @@ ADMIN_PASSWORD = "admin-password-for-tests"
 def web_settings(tmp_path: Path, fake_model_file: Path) -> Settings:
     """Settings of a web app test: SQLite in the test's data dir, the fake model, a known admin password."""
     return Settings(data_dir=tmp_path / "web", model_path=fake_model_file, admin_password=ADMIN_PASSWORD,
-                    secret_key="secret-for-tests", enroll_blocking_warnings="")
+                    secret_key="secret-for-tests", enroll_blocking_warnings="",
+                    enroll_cross_match_threshold=0.5)  # the fake model's threshold, below the 1:N floor
 
 
 @pytest.fixture

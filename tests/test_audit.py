@@ -128,6 +128,7 @@ def test_review_flags_the_odd_reference(fake_store: Store, fake_model):
 
 
 def test_review_flags_a_reference_that_matches_another_customer(fake_store: Store, fake_model):
+    fake_store.settings = fake_store.settings.with_overrides(enroll_cross_match_threshold=0.5)
     enroll_signatures(fake_store, fake_model, "w3", [signature_png(3, s) for s in range(3)])
     other = enroll_signatures(fake_store, fake_model, "twin", [signature_png(4, 0), signature_png(3, 6)],
                               force=True)

@@ -13,7 +13,13 @@ import pytest
 from PIL import Image
 from sqlalchemy import func, select
 
-from enroll.policy import INCONSISTENT_REFERENCE, MATCHES_OTHER_CUSTOMER, parse_blocking
+from enroll.policy import (
+    CROSS_MATCH_FLOOR,
+    INCONSISTENT_REFERENCE,
+    MATCHES_OTHER_CUSTOMER,
+    EnrollmentPolicy,
+    parse_blocking,
+)
 from enroll.service import enroll_signatures
 from siamese.errors import SigverifyError
 from store.database import Store, embedding_from_bytes
@@ -24,6 +30,7 @@ from store.errors import (
     ModelVersionMismatchError,
 )
 from store.schema import Customer, Reference
+from store.settings import Settings
 from tests.conftest import signature_png, write_signature
 from verify.reindex import canvas_from_png
 
@@ -216,3 +223,12 @@ def test_import_takes_the_first_signatures_in_natural_order():
         "original_1_1.png", "original_1_2.png", "original_1_10.png"]
     assert customer_id_for("", "cedar-12") == "cedar-12"
     assert customer_id_for("bank/", "bhsig hindi 7") == "bank_bhsig_hindi_7"
+
+
+def test_the_one_to_many_alarm_defaults_to_at_least_its_floor():
+    settings = Settings()
+    assert EnrollmentPolicy.from_settings(settings, 0.68).cross_match_threshold == CROSS_MATCH_FLOOR
+    assert EnrollmentPolicy.from_settings(settings, 0.97).cross_match_threshold == 0.97
+    explicit = settings.with_overrides(enroll_cross_match_threshold=0.7)
+    assert EnrollmentPolicy.from_settings(explicit, 0.68).cross_match_threshold == 0.7
+    assert EnrollmentPolicy.from_settings(settings, 0.68).consistency_threshold == 0.68

@@ -9,7 +9,10 @@ Errors always reject the whole request and store nothing:
 Warnings are reported with the result:
   ``inconsistent_reference``  a new reference whose median head score against the customer's other
                               references (existing and new) is below ``enroll_consistency_threshold``
-                              (default: the decision threshold); likely a wrong image.
+                              (default: the decision threshold but at most ``CONSISTENCY_CEILING``:
+                              a single pair of genuine signatures often scores below the decision
+                              threshold, which is set for the aggregate over K references); likely a
+                              wrong image.
   ``matches_other_customer``  a new reference that would verify as another customer (aggregated head
                               score >= ``enroll_cross_match_threshold``, default: the decision
                               threshold but at least ``CROSS_MATCH_FLOOR``); a possible duplicate or
@@ -32,6 +35,7 @@ INCONSISTENT_REFERENCE = "inconsistent_reference"
 MATCHES_OTHER_CUSTOMER = "matches_other_customer"
 WARNING_CODES = (INCONSISTENT_REFERENCE, MATCHES_OTHER_CUSTOMER)
 CROSS_MATCH_FLOOR = 0.9  # default 1:N alarm level; see the README (enrollment policy) for its rates
+CONSISTENCY_CEILING = 0.3  # default consistency alarm level; rates in the README, same place
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,8 @@ class EnrollmentPolicy:
     def from_settings(cls, settings: Settings, decision_threshold: float) -> EnrollmentPolicy:
         """The policy of ``settings``; unset thresholds default to ``decision_threshold``."""
         return cls(
-            consistency_threshold=_or(settings.enroll_consistency_threshold, decision_threshold),
+            consistency_threshold=_or(settings.enroll_consistency_threshold,
+                                      min(decision_threshold, CONSISTENCY_CEILING)),
             cross_match_threshold=_or(settings.enroll_cross_match_threshold,
                                       max(decision_threshold, CROSS_MATCH_FLOOR)),
             blocking=parse_blocking(settings.enroll_blocking_warnings),

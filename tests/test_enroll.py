@@ -14,6 +14,7 @@ from PIL import Image
 from sqlalchemy import func, select
 
 from enroll.policy import (
+    CONSISTENCY_CEILING,
     CROSS_MATCH_FLOOR,
     INCONSISTENT_REFERENCE,
     MATCHES_OTHER_CUSTOMER,
@@ -225,10 +226,11 @@ def test_import_takes_the_first_signatures_in_natural_order():
     assert customer_id_for("bank/", "bhsig hindi 7") == "bank_bhsig_hindi_7"
 
 
-def test_the_one_to_many_alarm_defaults_to_at_least_its_floor():
+def test_alarm_levels_default_to_the_decision_threshold_within_bounds():
     settings = Settings()
     assert EnrollmentPolicy.from_settings(settings, 0.68).cross_match_threshold == CROSS_MATCH_FLOOR
     assert EnrollmentPolicy.from_settings(settings, 0.97).cross_match_threshold == 0.97
     explicit = settings.with_overrides(enroll_cross_match_threshold=0.7)
     assert EnrollmentPolicy.from_settings(explicit, 0.68).cross_match_threshold == 0.7
-    assert EnrollmentPolicy.from_settings(settings, 0.68).consistency_threshold == 0.68
+    assert EnrollmentPolicy.from_settings(settings, 0.68).consistency_threshold == CONSISTENCY_CEILING
+    assert EnrollmentPolicy.from_settings(settings, 0.2).consistency_threshold == 0.2

@@ -333,11 +333,12 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
                         elapsed: float, command: str, data_dirs: Sequence[Path],
                         head_fit: dict[str, Any]) -> dict[str, Any]:
     """Evaluate the saved model on validation and test writers and write its model card JSON."""
-    from siamese.model import SignatureModel, card_path_for
+    from siamese.model import DEFAULT_THRESHOLD, SignatureModel, card_path_for
     from siamese.network import build_twin
     from siamese.scoring import ScoreNormalisation
 
     model = SignatureModel.load(out_path)
+    model.threshold = DEFAULT_THRESHOLD  # not whatever an older card at out_path said
     model.normalisation = ScoreNormalisation(**head_fit["score_normalisation"])
     twin = model.twin
     best_epoch = max((h["epoch"] for h in history if h.get("best")), default=len(history))

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import asdict
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from siamese.errors import SigverifyError
 from store.consistency import IndexReport, rebuild_index, sql_summary, sync_index
@@ -24,7 +25,7 @@ from store.customers import (
     list_customers,
     set_customer_threshold,
 )
-from store.database import Store
+from store.database import Store, database_unavailable
 from store.migrate import upgrade_database
 from store.settings import Settings
 
@@ -33,11 +34,17 @@ ERROR_EXIT = 2
 
 @contextmanager
 def domain_errors() -> Iterator[None]:
-    """Turn a SigverifyError into ``error: CODE: message`` on stderr and exit status 2."""
+    """Turn a SigverifyError (or a lost database) into ``error: CODE: message`` on stderr and exit 2."""
     try:
         yield
     except SigverifyError as error:
         click.echo(f"error: {error.code}: {error.message}", err=True)
+        sys.exit(ERROR_EXIT)
+    except DBAPIError as error:
+        unavailable = database_unavailable(error)
+        if unavailable is None:
+            raise
+        click.echo(f"error: {unavailable.code}: {unavailable.message} ({unavailable.detail})", err=True)
         sys.exit(ERROR_EXIT)
 
 
@@ -76,6 +83,20 @@ def db_upgrade(settings: Settings, revision: str) -> None:
     with domain_errors():
         upgrade_database(settings, revision)
     click.echo(f"database at {revision}: {_redacted(settings.database_url)}")
+
+
+@db_group.command("copy")
+@click.argument("target_url")
+@click.pass_obj
+def db_copy(settings: Settings, target_url: str) -> None:
+    """Copy every row of the configured database into TARGET_URL (migrated here; must be empty)."""
+    from store.transfer import copy_database
+
+    with domain_errors():
+        copied = copy_database(settings, target_url)
+    for table, rows in copied.items():
+        click.echo(f"{table}: {rows} rows")
+    click.echo(f"copied into {_redacted(target_url)}")
 
 
 @click.group("index")

@@ -5,11 +5,18 @@ compared with SQL by a summary (model version, count, last id, sum of ids); on a
 id sets are diffed and repaired; a missing, corrupt or other-version file is rebuilt from SQL.
 Writers hold a file lock in the data dir while they repair and save, so two processes never
 interleave their writes.
+
+SQL commits first and the index file after, so a failed index write (read-only or full data dir)
+never undoes a commit: the in-memory index stays right, the file is marked stale (``index_dirty``;
+the health report says ``stale``), the failure is logged, and the next save or the next start-up
+check writes it again. Only ``rebuild_index``, whose whole job is the file, fails with
+``IndexUnwritableError``.
 """
 
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,11 +25,12 @@ import numpy as np
 from sqlalchemy import func, select
 
 from store.database import Store, embedding_from_bytes
-from store.errors import IndexCorruptError
+from store.errors import IndexCorruptError, IndexUnwritableError
 from store.index import IndexSummary, VectorIndex
 from store.schema import EMBEDDING_DIM, Reference
 
 FETCH_BATCH = 5000
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,10 +50,20 @@ class IndexReport:
 
 @contextmanager
 def index_lock(store: Store) -> Iterator[None]:
-    """An exclusive lock on the index files of this data dir (across processes)."""
+    """An exclusive lock on the index files of this data dir (across processes).
+
+    When the lock file cannot be created (read-only data dir) nobody can write the index files
+    either, so the work goes on without the lock; saving then fails and is reported as such.
+    """
     lock_path = store.settings.index_path.with_name(store.settings.index_path.name + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+b") as handle:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(lock_path, "a+b")  # noqa: SIM115 (closed below, after the lock is released)
+    except OSError as error:
+        log.warning("cannot open the index lock file %s (%s): going on without it", lock_path, error)
+        yield
+        return
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -97,7 +115,7 @@ def sync_index(store: Store, model_version: str | None, save: bool = True) -> In
         if current is not None and current.kind == "flat" and len(current) >= max(settings.ivf_min_size, 1):
             report = _rebuild_locked(store, version, f"{len(current)} references: switching to IVF")
         if save and (store.index_dirty or report.action in ("repaired", "rebuilt")):
-            _save_locked(store)
+            _save_or_mark_stale(store)
         return report
 
 
@@ -110,16 +128,36 @@ def rebuild_index(store: Store, model_version: str, reason: str = "requested") -
 
 
 def save_index(store: Store) -> None:
-    """Write the in-memory index to disk if it changed, first catching up with other writers in SQL."""
+    """Write the in-memory index to disk if it changed, first catching up with other writers in SQL.
+
+    Called after a commit, so a write failure is logged and leaves the file marked stale instead of
+    failing the request whose rows are already committed.
+    """
     if store.index is not None and store.index_dirty:
         with index_lock(store):
             _repair_locked(store, store.index, "ok")
-            _save_locked(store)
+            _save_or_mark_stale(store)
+
+
+def _save_or_mark_stale(store: Store) -> None:
+    """Save; on a write failure log it and keep ``index_dirty`` so the next save or start retries."""
+    try:
+        _save_locked(store)
+    except IndexUnwritableError as error:
+        log.warning("%s; the index stays in memory and is written again at the next change or start",
+                    error.message)
 
 
 def _save_locked(store: Store) -> None:
+    """Write the index files; raises IndexUnwritableError when the data dir refuses them."""
     assert store.index is not None
-    store.index.save(store.settings.index_path, store.settings.index_meta_path)
+    path = store.settings.index_path
+    try:
+        store.index.save(path, store.settings.index_meta_path)
+    except OSError as error:
+        store.index_dirty = True
+        reason = error.strerror or str(error)
+        raise IndexUnwritableError(f"cannot write the index file {path}: {reason}") from error
     store.index_dirty = False
 
 
@@ -181,10 +219,14 @@ def _load_vectors(
 
 
 def index_health(store: Store, model_version: str) -> dict[str, object]:
-    """Model version, index size and SQL reference count of that version, and whether they agree."""
+    """Model version, index size and SQL reference count of that version, and whether they agree.
+
+    ``consistent`` is false also while the index file lags the in-memory index (a failed write).
+    """
     expected = sql_summary(store, model_version)
     index = store.index
     size = len(index) if index is not None else 0
-    consistent = index is not None and index.model_version == model_version and index.summary() == expected
+    consistent = (index is not None and index.model_version == model_version and index.summary() == expected
+                  and not store.index_dirty)
     return {"model_version": model_version, "index_size": size, "sql_references": expected.count,
             "consistent": consistent}

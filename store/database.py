@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from store.errors import DatabaseUnavailableError
 from store.index import VectorIndex
 from store.schema import EMBEDDING_DIM
 from store.settings import Settings
@@ -31,6 +33,39 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+# PostgreSQL SQLSTATEs that mean "the server is not there": connection exceptions (class 08), and
+# admin shutdown, crash shutdown, cannot connect now, too many connections, disk full.
+UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300", "53100")
+# SQLite errors that come from the file system or another process's lock, not from the SQL.
+UNAVAILABLE_SQLITE_MESSAGES = ("unable to open database file", "database is locked", "disk i/o error",
+                               "database or disk is full", "attempt to write a readonly database")
+
+
+def database_unavailable(error: BaseException) -> DatabaseUnavailableError | None:
+    """The DatabaseUnavailableError that ``error`` stands for, or None when it is any other error.
+
+    Only a lost or refused connection (or a full, locked or unreadable SQLite file) counts: a
+    malformed query or a constraint violation is a bug or a conflict, never "unavailable".
+    """
+    if not isinstance(error, DBAPIError):
+        return None
+    original = error.orig
+    sqlstate = getattr(original, "sqlstate", None)
+    unavailable = (
+        error.connection_invalidated
+        or (type(original).__module__.startswith("psycopg") and type(original).__name__ == "OperationalError"
+            and sqlstate is None)
+        or (isinstance(sqlstate, str) and sqlstate.startswith(UNAVAILABLE_SQLSTATES))
+        or (type(original).__module__ == "sqlite3"
+            and str(original).lower().startswith(UNAVAILABLE_SQLITE_MESSAGES))
+    )
+    if not unavailable:
+        return None
+    found = DatabaseUnavailableError("The database is not available; retry in a moment.")
+    found.detail = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return found
 
 
 def embedding_to_bytes(vector: np.ndarray) -> bytes:

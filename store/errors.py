@@ -140,3 +140,25 @@ class InvalidApiKeyNameError(SigverifyError):
 
     code = "invalid_api_key_name"
     http_status = 422
+
+
+class DatabaseUnavailableError(SigverifyError):
+    """The database cannot be reached (down, restarting, out of connections or disk); retry later."""
+
+    code = "database_unavailable"
+    http_status = 503
+    detail = ""  # the driver's message, for the log only (it may name hosts and ports)
+
+
+class IndexUnwritableError(SigverifyError):
+    """The FAISS index file cannot be written (read-only or full data dir); SQL is unaffected."""
+
+    code = "index_unwritable"
+    http_status = 503
+
+
+class DatabaseNotEmptyError(SigverifyError):
+    """The database to copy into already holds rows; copying only fills an empty database."""
+
+    code = "database_not_empty"
+    http_status = 409

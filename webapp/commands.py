@@ -11,7 +11,14 @@ from store.cli import domain_errors
 from store.database import Store
 from store.migrate import upgrade_database
 from store.settings import Settings
-from store.users import MIN_PASSWORD_LENGTH, ROLES, create_user, find_credentials, list_users
+from store.users import (
+    MIN_PASSWORD_LENGTH,
+    ROLES,
+    create_user,
+    find_credentials,
+    list_users,
+    set_password_hash,
+)
 
 
 @click.command("serve")
@@ -47,11 +54,34 @@ def users_create(settings: Settings, username: str, role: str, password: str) ->
     """Create a user who logs in to the admin pages."""
     from werkzeug.security import generate_password_hash
 
-    if len(password) < MIN_PASSWORD_LENGTH:
-        raise click.BadParameter(f"at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
+    _check_password_length(password)
     with domain_errors(), _open_store(settings) as store:
         record = create_user(store, username, generate_password_hash(password), role)
     click.echo(f"created user {record.username} ({record.role})")
+
+
+@users_group.command("set-password")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True,
+              help="The new password (prompted when not given).")
+@click.pass_obj
+def users_set_password(settings: Settings, username: str, password: str) -> None:
+    """Set USERNAME's password (e.g. a lost admin password)."""
+    from werkzeug.security import generate_password_hash
+
+    _check_password_length(password)
+    with domain_errors(), _open_store(settings) as store:
+        found = find_credentials(store, username)
+        if found is None:
+            raise click.ClickException(f"no user named {username!r}")
+        set_password_hash(store, found[0].id, generate_password_hash(password))
+    click.echo(f"password of {username} changed")
+
+
+def _check_password_length(password: str) -> None:
+    """Refuse a password shorter than the minimum the web app enforces."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise click.BadParameter(f"at least {MIN_PASSWORD_LENGTH} characters", param_hint="--password")
 
 
 @users_group.command("list")

@@ -2,24 +2,28 @@
 
 API requests (``/api/...``) get ``{"error": code, "message": text}`` with the error's status; pages
 get the error page with the message flashed. No traceback is ever sent: unexpected exceptions are
-logged and answered with a generic 500.
+logged and answered with a generic 500. A lost database connection is a 503 ``database_unavailable``
+(with ``Retry-After``); any other SQL error is a bug and stays a 500.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, flash, jsonify, make_response, render_template, request
+from flask import Flask, current_app, flash, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
 
 from siamese.errors import SigverifyError
+from store.database import database_unavailable
 
 HTTP_CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
     405: "method_not_allowed", 413: "request_too_large", 415: "unsupported_media_type",
-    429: "too_many_requests", 500: "internal_error",
+    429: "too_many_requests", 500: "internal_error", 503: "service_unavailable",
 }
+RETRY_AFTER_SECONDS = 5
 
 
 class BadRequestError(SigverifyError):
@@ -58,8 +62,8 @@ class LoginThrottledError(SigverifyError):
 
 
 def wants_json() -> bool:
-    """True for API requests, which are answered in JSON."""
-    return request.path.startswith("/api/")
+    """True for API requests and the health check, which are answered in JSON."""
+    return request.path.startswith("/api/") or request.path == "/healthz"
 
 
 def handle_error(error: Exception) -> Any:
@@ -89,7 +93,19 @@ def describe(error: Exception) -> tuple[int, str, str, dict[str, Any]]:
     return 500, "internal_error", "Something went wrong on the server; it has been logged.", {}
 
 
+def handle_database_error(error: DBAPIError) -> Any:
+    """A lost or refused database connection: 503 ``database_unavailable``; any other SQL error re-raised."""
+    unavailable = database_unavailable(error)
+    if unavailable is None:
+        raise error  # a bug or an unexpected conflict: Flask logs it and answers the generic 500
+    current_app.logger.warning("database unavailable: %s", unavailable.detail)
+    response = handle_error(unavailable)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
-    """Route every SigverifyError and HTTP error (including 500) through :func:`handle_error`."""
+    """Route every SigverifyError, HTTP error (including 500) and lost database through one handler."""
     app.register_error_handler(SigverifyError, handle_error)
     app.register_error_handler(HTTPException, handle_error)
+    app.register_error_handler(DBAPIError, handle_database_error)

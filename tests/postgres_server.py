@@ -77,6 +77,18 @@ class PrivatePostgres:
         """Stop the server (``fast``: disconnect clients, roll back their transactions)."""
         self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "-t", "60", "stop")
 
+    def new_database(self, name: str) -> str:
+        """Create the database ``name`` and return its URL."""
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as connection:
+                connection.execute(text(f'CREATE DATABASE "{name}"'))
+        finally:
+            engine.dispose()
+        return self.url.rsplit("/", 1)[0] + f"/{name}"
+
     def running(self) -> bool:
         """True while the server's pid file exists."""
         return (self.data / "postmaster.pid").exists()

@@ -30,7 +30,7 @@ from store.index import VectorIndex
 from store.migrate import upgrade_database
 from store.settings import Settings
 from tests.conftest import signature_png
-from tests.postgres_server import private_postgres_or_skip
+from tests.postgres_server import PrivatePostgres, private_postgres_or_skip
 from tests.web import add_user, serving
 
 SECRET = "secret-for-fault-tests"
@@ -182,32 +182,64 @@ def test_server_killed_under_load_then_restarted(tmp_path: Path, fake_model_file
     assert cut_off >= KILL_ROUNDS, f"only {cut_off} requests were cut off by the kills"
 
 
-def test_database_goes_away_and_comes_back(tmp_path: Path, fake_model_file: Path):
-    with private_postgres_or_skip() as postgres:
-        settings = Settings(data_dir=tmp_path / "var", database_url=postgres.url, model_path=fake_model_file)
-        key = operator_key(settings)
-        with (serving(settings.data_dir, fake_model_file, server_env(settings), "--threads", "4") as served,
-              ApiClient(served.url, key) as api):
-            assert api.enroll("db-1", [signature_png(1, s) for s in range(3)])[0] == 201
-            assert api.verify("db-1", signature_png(1, 7))[0] == 200
-            with verifying_in_background(served.url, key) as background:
-                time.sleep(0.3)
-                postgres.stop()
-                for name in REQUESTS_WHILE_DOWN:
-                    status, body = request_of_kind(api, served.url, name)
-                    assert status == 503, f"{name}: {status} {body}"
-                    assert body["error"] == "database_unavailable" and body["message"], f"{name}: {body}"
-                postgres.start()
-                assert api.verify("db-1", signature_png(1, 7))[0] == 200, "no recovery without a restart"
-            assert served.process.poll() is None, "the server process ended"
-            assert api.enroll("db-2", [signature_png(2, s) for s in range(2)])[0] == 201
-            assert api.call("GET", "/health")[1]["consistent"]
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL server shared by this module's tests (each makes its own database)."""
+    with private_postgres_or_skip() as server:
+        yield server
+
+
+def test_database_goes_away_and_comes_back(tmp_path: Path, fake_model_file: Path, postgres: PrivatePostgres):
+    url = postgres.new_database("served")
+    settings = Settings(data_dir=tmp_path / "var", database_url=url, model_path=fake_model_file)
+    key = operator_key(settings)
+    with (serving(settings.data_dir, fake_model_file, server_env(settings), "--threads", "4") as served,
+          ApiClient(served.url, key) as api):
+        assert api.enroll("db-1", [signature_png(1, s) for s in range(3)])[0] == 201
+        assert api.verify("db-1", signature_png(1, 7))[0] == 200
+        with verifying_in_background(served.url, key) as background:
+            time.sleep(0.3)
+            postgres.stop()
+            for name in REQUESTS_WHILE_DOWN:
+                status, body = request_of_kind(api, served.url, name)
+                assert status == 503, f"{name}: {status} {body}"
+                assert body["error"] == "database_unavailable" and body["message"], f"{name}: {body}"
+            postgres.start()
+            assert api.verify("db-1", signature_png(1, 7))[0] == 200, "no recovery without a restart"
+        assert served.process.poll() is None, "the server process ended"
+        assert api.enroll("db-2", [signature_png(2, s) for s in range(2)])[0] == 201
+        assert api.call("GET", "/health")[1]["consistent"]
     outcomes = {outcome for outcome in background if outcome != "200"}
     assert outcomes <= {"503 database_unavailable"}, outcomes
     assert background.count("200") >= 2 and "503 database_unavailable" in background
 
 
 REQUESTS_WHILE_DOWN = ("verify", "enroll", "identify", "customers", "healthz")
+
+
+def test_pages_while_the_database_is_away(
+    tmp_path: Path, fake_model_file: Path, fake_model, postgres: PrivatePostgres
+):  # type: ignore[no-untyped-def]
+    from tests.web import WebClient
+    from webapp import create_app
+
+    settings = Settings(data_dir=tmp_path / "web", database_url=postgres.new_database("pages"),
+                        model_path=fake_model_file, secret_key=SECRET)
+    app = create_app(settings)
+    try:
+        add_user(app.extensions["sigverify"].store, "ada", "admin")
+        client = WebClient(app.test_client())
+        assert client.login("ada").status_code == 302
+        assert client.get("/customers").status_code == 200
+        postgres.stop()
+        try:
+            page = client.get("/customers")
+            assert page.status_code == 503 and "database_unavailable" in page.get_data(as_text=True)
+        finally:
+            postgres.start()
+        assert client.get("/customers").status_code == 200, "the session survives the outage"
+    finally:
+        app.extensions["sigverify"].close()
 
 
 def request_of_kind(api: ApiClient, url: str, name: str) -> tuple[int, dict[str, object]]:

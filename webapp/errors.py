@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Flask, current_app, flash, jsonify, make_response, render_template, request
+from flask import Flask, current_app, flash, g, jsonify, make_response, render_template, request
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError, MethodNotAllowed
@@ -99,6 +99,8 @@ def handle_database_error(error: DBAPIError) -> Any:
     if unavailable is None:
         raise error  # a bug or an unexpected conflict: Flask logs it and answers the generic 500
     current_app.logger.warning("database unavailable: %s", unavailable.detail)
+    if not wants_json():  # the page layout asks for the user, whom the database cannot give now
+        g._login_user = current_app.login_manager.anonymous_user()  # where Flask-Login keeps it
     response = handle_error(unavailable)
     response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

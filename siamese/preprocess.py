@@ -1,6 +1,7 @@
-"""Signature image preprocessing: any Pillow-readable image in, a fixed canvas with ink high out.
+"""Signature image preprocessing: an image file, PIL image or array in, a fixed canvas with ink high out.
 
-Steps: decode (any format and mode, EXIF orientation, transparency on white), grayscale, ink polarity
+Steps: decode (PNG, JPEG, TIFF, BMP, GIF or WebP in any mode; the first frame or page; EXIF
+orientation; transparency on white; hostile files refused with an ImageError), grayscale, ink polarity
 (dark ink on light paper; inverted scans are flipped), background removal with Otsu's threshold on a
 lightly smoothed copy, removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the
 aspect ratio, ink as high values in [0, 1]. The same input always gives the same output.
@@ -9,6 +10,7 @@ aspect ratio, ink as high values in [0, 1]. The same input always gives the same
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,6 +35,17 @@ MIN_INK_PIXELS = 30
 MIN_INK_EXTENT = 10
 MIN_INK_CONTRAST = 20
 DEFAULT_MAX_PIXELS = 40_000_000
+MAX_JPEG_SCANS = 100
+# Raster formats of scanners, cameras and the training datasets. Pillow's other readers (EPS runs
+# Ghostscript, PSD, ICO, ...) are never tried on uploads.
+ACCEPTED_FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")  # JPEG includes MPO
+SUPPORTED_FORMATS_TEXT = "PNG, JPEG, TIFF, BMP, GIF or WebP"
+# Pillow refuses PNG text and ICC chunks that decompress past these limits (metadata zip bombs).
+PNG_TEXT_LIMITS = ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
+# What Pillow's parsers raise on malformed files, besides ValueError: truncated or inconsistent
+# headers surface as any of these from its pure-Python plugins.
+MALFORMED_FILE_ERRORS = (OSError, SyntaxError, EOFError, TypeError, KeyError, IndexError,
+                         struct.error, ZeroDivisionError, OverflowError)
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -40,23 +53,47 @@ ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.nda
 def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     """Decode ``source`` into an 8-bit grayscale PIL image with EXIF orientation applied.
 
+    Files (bytes or paths) must be in one of ``ACCEPTED_FORMATS``; a PIL image or an array is taken
+    as it is.
+
     Raises:
-        UndecodableImageError: not an image Pillow can read.
-        ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding).
+        UndecodableImageError: empty, unreadable, malformed, or not in an accepted format.
+        ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding), oversized
+            metadata, or a JPEG with more than ``MAX_JPEG_SCANS`` scans.
     """
     if isinstance(source, np.ndarray):
         return _array_to_gray(source)
     if isinstance(source, Image.Image):
         with _decoding_errors(source):
             return _decode(source, max_pixels, first_frame=False)
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        if len(source) == 0:
-            raise UndecodableImageError("the file is empty")
-        stream: io.BytesIO | Path = io.BytesIO(bytes(source))
-    else:
-        stream = Path(source)
-    with _decoding_errors(source), Image.open(stream) as image:
-        return _decode(image, max_pixels, first_frame=True)
+    with _decoding_errors(source):
+        data = _file_bytes(source)
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
+            _check_jpeg_scans(image, data)
+            return _decode(image, max_pixels, first_frame=True)
+
+
+def _file_bytes(source: str | Path | bytes | bytearray | memoryview) -> bytes:
+    """The bytes of an in-memory file or of the file at a path (refusing an empty one)."""
+    data = bytes(source) if isinstance(source, (bytes, bytearray, memoryview)) else Path(source).read_bytes()
+    if not data:
+        raise UndecodableImageError("the file is empty")
+    return data
+
+
+def _check_jpeg_scans(image: Image.Image, data: bytes) -> None:
+    """Refuse a JPEG with more scans than a real one has: each scan costs a pass over every pixel.
+
+    Counting the start-of-scan marker bytes is exact in the compressed data (where 0xFF is always
+    escaped) and at worst over-counts inside metadata, which never comes close to the limit.
+    """
+    if image.format not in ("JPEG", "MPO"):
+        return
+    scans = data.count(b"\xff\xda")
+    if scans > MAX_JPEG_SCANS:
+        raise ImageTooLargeError(
+            f"the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are accepted"
+        )
 
 
 def _decode(image: Image.Image, max_pixels: int, first_frame: bool) -> Image.Image:
@@ -78,15 +115,26 @@ def _decoding_errors(source: ImageSource) -> Iterator[None]:
     """Turn Pillow's decoding failures and decompression-bomb warnings into our ImageError classes."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
-        # A corrupt EXIF block only costs the orientation tag; Pillow warns and decodes the pixels.
-        warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
+        # Corrupt metadata (EXIF, TIFF tags) only costs those tags; Pillow warns and decodes the
+        # pixels, or fails on them below. Ignored so the outcome never depends on warning filters.
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
         try:
             yield
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageTooLargeError(f"the image is too large to decode: {error}") from None
         except FileNotFoundError:
             raise UndecodableImageError(f"no such file: {source!s}") from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as error:
+        except UnidentifiedImageError:
+            raise UndecodableImageError(
+                f"the file is not an image in a supported format ({SUPPORTED_FORMATS_TEXT})"
+            ) from None
+        except ValueError as error:
+            if any(limit in str(error) for limit in PNG_TEXT_LIMITS):
+                raise ImageTooLargeError(
+                    "the image's metadata (PNG text or colour profile chunks) is too large to decode"
+                ) from None
+            raise UndecodableImageError(f"cannot decode the image: {error}") from None
+        except MALFORMED_FILE_ERRORS as error:
             raise UndecodableImageError(f"cannot decode the image: {error}") from None
 
 

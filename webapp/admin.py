@@ -28,7 +28,7 @@ from verify.images import display_reference_png
 from webapp.access import AUDIT, MANAGE, VIEW, requires
 from webapp.errors import BadRequestError
 from webapp.health import health_report
-from webapp.inputs import date_value, float_value, form_flag, form_text, int_value
+from webapp.inputs import date_value, float_value, form_flag, form_text, int_value, query_text
 from webapp.services import services
 
 bp = Blueprint("admin", __name__)
@@ -80,7 +80,7 @@ def dashboard() -> Any:
 @requires(VIEW)
 def customers() -> Any:
     """Customers, searchable by ID or name, a page at a time."""
-    search = request.args.get("q", "").strip()[:100]
+    search = query_text("q") or ""
     store = services().store
     page = requested_page(count_customers(store, search))
     rows = list_customers(store, limit=page.size, offset=page.offset, search=search)
@@ -149,7 +149,7 @@ def reference_delete(customer_id: str, reference_id: int) -> Any:
 def audit_filter() -> AuditFilter:
     """The audit filter of the query string: customer, decision (accept/reject), from and to dates."""
     decision = {"accept": True, "reject": False}.get(request.args.get("decision", ""))
-    return AuditFilter(customer_id=request.args.get("customer", "").strip()[:64] or None, decision=decision,
+    return AuditFilter(customer_id=query_text("customer", 64), decision=decision,
                        since=date_value(request.args, "from"), until=date_value(request.args, "to", True))
 
 

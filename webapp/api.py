@@ -22,7 +22,17 @@ from store.references import delete_reference
 from verify.service import compare_signatures, identify_signature, verify_signature
 from webapp.access import MANAGE, OPERATE, PUBLIC, VIEW, actor, force_requested, requires
 from webapp.health import health_report
-from webapp.inputs import form_text, int_value, json_body, json_text, uploaded_file, uploaded_files
+from webapp.inputs import (
+    form_customer_id,
+    form_display_name,
+    int_value,
+    json_body,
+    json_customer_id,
+    json_display_name,
+    query_text,
+    uploaded_file,
+    uploaded_files,
+)
 from webapp.openapi import openapi_document
 from webapp.services import services
 
@@ -49,7 +59,7 @@ def health() -> Any:
 @requires(VIEW)
 def customers_list() -> Any:
     """Customers by ID: ``search``, ``limit`` (1-500, default 100), ``offset``."""
-    search = request.args.get("search", "").strip()[:100] or None
+    search = query_text("search")
     limit = int_value(request.args, "limit", 100, 1, MAX_PAGE)
     offset = int_value(request.args, "offset", 0, 0, 2**31)
     store = services().store
@@ -63,8 +73,7 @@ def customers_list() -> Any:
 def customers_create() -> Any:
     """Create a customer without references: ``{"customer_id": ..., "display_name": ...}``."""
     body = json_body()
-    customer_id = json_text(body, "customer_id", max_length=64) or ""
-    created = create_customer(services().store, customer_id, json_text(body, "display_name", required=False))
+    created = create_customer(services().store, json_customer_id(body), json_display_name(body))
     return jsonify(asdict(created)), 201
 
 
@@ -97,7 +106,7 @@ def references_list(customer_id: str) -> Any:
 def references_add(customer_id: str) -> Any:
     """Enroll the ``images`` files (all or none); creates the customer when new."""
     images = uploaded_files("images")
-    display_name = form_text("display_name", required=False) or None
+    display_name = form_display_name()
     current = services()
     with current.index_access() as store:
         result = enroll_signatures(store, current.model, customer_id, images, display_name=display_name,
@@ -120,7 +129,7 @@ def verify() -> Any:
     """Verify ``image`` against the references of ``customer_id``."""
     image = uploaded_file("image")
     current = services()
-    result = verify_signature(current.store, current.model, form_text("customer_id", max_length=64), image,
+    result = verify_signature(current.store, current.model, form_customer_id(), image,
                               actor=actor(), channel="api")
     return jsonify(result.to_dict())
 

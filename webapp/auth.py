@@ -12,6 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from store.users import MIN_PASSWORD_LENGTH, UserRecord, find_credentials, get_user, set_password_hash
 from webapp.access import PUBLIC, VIEW, current_principal, requires
 from webapp.errors import BadRequestError, LoginThrottledError
+from webapp.inputs import CONTROL_CHARACTERS, form_text
 from webapp.services import services
 
 bp = Blueprint("auth", __name__)
@@ -48,7 +49,7 @@ def login() -> Any:
     """The login form; on success go to the page asked for (same site only) or the dashboard."""
     if request.method == "GET":
         return render_template("login.html", next=_safe_next(request.args.get("next")))
-    username = request.form.get("username", "").strip()
+    username = form_text("username", required=False)
     password = request.form.get("password", "")
     throttle = services().throttle
     keys = throttle.keys(username, request.remote_addr)
@@ -110,5 +111,7 @@ def _safe_next(target: str | None) -> str | None:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
     if "\\" in target:  # browsers read a backslash in a path as a slash
+        return None
+    if CONTROL_CHARACTERS.search(target):  # a line break cannot go into a Location header
         return None
     return target

@@ -11,7 +11,7 @@ from store.customers import describe_customer
 from verify.images import comparison_images, display_upload_png, verification_images
 from verify.service import compare_signatures, identify_signature, verify_signature
 from webapp.access import OPERATE, actor, force_requested, requires
-from webapp.inputs import form_text, int_value, uploaded_file, uploaded_files
+from webapp.inputs import form_customer_id, form_display_name, int_value, uploaded_file, uploaded_files
 from webapp.services import services
 
 bp = Blueprint("signatures", __name__)
@@ -23,8 +23,8 @@ def enroll() -> Any:
     """Enroll one or more reference images for a customer (created when new)."""
     if request.method == "GET":
         return render_template("enroll.html", customer_id=request.args.get("customer_id", "")[:64])
-    customer_id = form_text("customer_id", max_length=64)
-    display_name = form_text("display_name", required=False) or None
+    customer_id = form_customer_id()
+    display_name = form_display_name()
     images = uploaded_files("images")
     current = services()
     with current.index_access() as store:
@@ -40,7 +40,7 @@ def verify() -> Any:
     """Verify a signature against a customer's references; show the evidence beside the decision."""
     if request.method == "GET":
         return render_template("verify.html", customer_id=request.args.get("customer_id", "")[:64])
-    customer_id = form_text("customer_id", max_length=64)
+    customer_id = form_customer_id()
     image = uploaded_file("image")
     current = services()
     result = verify_signature(current.store, current.model, customer_id, image, actor=actor(), channel="web")

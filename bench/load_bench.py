@@ -45,7 +45,7 @@ from bench.http_bench import PASSWORD, REPO_ROOT, URL_LINE, model_file, multipar
 RSS_GROWTH_BOUND_MB = 50.0
 RSS_SAMPLE_SECONDS = 5.0
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-MIX = (("verify", 0.70), ("identify", 0.15), ("enroll", 0.15))
+MIX = {"verify": 0.70, "identify": 0.15, "enroll": 0.15}
 SUCCESS = {"verify": 200, "identify": 200, "enroll": 201}
 BENCH_ENV = {"SIGVERIFY_ENROLL_BLOCKING_WARNINGS": ""}  # synthetic writers look alike; never block
 
@@ -174,10 +174,11 @@ def rss_mb(pids: list[int]) -> float:
 class Counters:
     """Thread-safe tallies of one load run: latencies per operation, errors, enrolled customers."""
 
-    def __init__(self, customers: list[str]) -> None:
+    def __init__(self, customers: list[str], mix: dict[str, float]) -> None:
         self.lock = threading.Lock()
-        self.latencies: dict[str, list[float]] = {name: [] for name, _ in MIX}
-        self.errors: dict[str, int] = {name: 0 for name, _ in MIX}
+        self.mix = mix
+        self.latencies: dict[str, list[float]] = {name: [] for name in MIX}
+        self.errors: dict[str, int] = {name: 0 for name in MIX}
         self.error_samples: list[str] = []
         self.customers = list(customers)
         self.next_writer = 1000
@@ -200,7 +201,7 @@ class Counters:
 
 def one_request(client: ApiClient, counters: Counters, rng: random.Random) -> None:
     """Send one request of the mix and record it."""
-    operation = rng.choices([name for name, _ in MIX], [weight for _, weight in MIX])[0]
+    operation = rng.choices(list(counters.mix), list(counters.mix.values()))[0]
     customer = rng.choice(counters.customers)
     writer = int(customer.rsplit("-", 1)[1])
     started = time.perf_counter()
@@ -299,7 +300,8 @@ def enroll_initial(url: str, key: str, customers: int) -> list[str]:
     return enrolled
 
 
-def soak(seconds: float, clients: int, workers: int, threads: int, customers: int) -> dict[str, Any]:
+def soak(seconds: float, clients: int, workers: int, threads: int, customers: int,
+         mix: dict[str, float]) -> dict[str, Any]:
     """The mixed load against one server on SQLite: errors, memory, audit rows."""
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as temporary:
@@ -308,7 +310,7 @@ def soak(seconds: float, clients: int, workers: int, threads: int, customers: in
         settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
         key = setup_operator(settings_args, BENCH_ENV)
         with server(settings_args, threads, workers, BENCH_ENV) as (url, process):
-            counters = Counters(enroll_initial(url, key, customers))
+            counters = Counters(enroll_initial(url, key, customers), mix)
             verified_before = audit_rows(work / "var" / "sigverify.db")
             samples: list[tuple[float, float]] = []
             stop = threading.Event()
@@ -319,7 +321,8 @@ def soak(seconds: float, clients: int, workers: int, threads: int, customers: in
             sampler.join()
         verified = audit_rows(work / "var" / "sigverify.db") - verified_before
     answered = len(counters.latencies["verify"]) - counters.errors["verify"]
-    return {"model": kind, "seconds": round(elapsed, 1), "clients": clients, "server_workers": workers,
+    return {"model": kind, "seconds": round(elapsed, 1), "mix": mix, "clients": clients,
+            "server_workers": workers,
             "server_threads": threads, "errors": sum(counters.errors.values()),
             "error_samples": counters.error_samples, "operations": latency_summary(counters, elapsed),
             "load_average_before": round(load_before, 2),
@@ -429,17 +432,30 @@ def two_servers(postgres_url: str, customers: int) -> dict[str, Any]:
 
 
 def run(seconds: float = 300.0, clients: int = 6, workers: int | None = None, threads: int = 2,
-        customers: int = 20, postgres_url: str | None = None) -> dict[str, Any]:
+        customers: int = 20, postgres_url: str | None = None, mix: dict[str, float] | None = None,
+        two: bool = True) -> dict[str, Any]:
     """The soak on SQLite, then the two-server propagation on PostgreSQL, as one flat dict."""
     workers = workers or os.cpu_count() or 1
     url = postgres_url or os.environ.get("SIGVERIFY_TEST_DATABASE_URL") or DEFAULT_POSTGRES_URL
-    soaked = soak(seconds, clients, workers, threads, customers)
+    soaked = soak(seconds, clients, workers, threads, customers, mix or MIX)
     operations = soaked.pop("operations")
     flat = {f"soak_{name}": value for name, value in soaked.items()}
     for operation, numbers in operations.items():
         flat.update({f"soak_{operation}_{name}": value for name, value in numbers.items()})
-    flat.update({f"two_servers_{name}": value for name, value in two_servers(url, 20).items()})
+    if two:
+        flat.update({f"two_servers_{name}": value for name, value in two_servers(url, 20).items()})
     return {**flat, "cores": os.cpu_count() or 0}
+
+
+def parse_mix(text: str) -> dict[str, float]:
+    """``verify=0.7,identify=0.15,enroll=0.15`` as a dict (operations left out get 0)."""
+    mix = dict.fromkeys(MIX, 0.0)
+    for part in text.split(","):
+        name, _, share = part.partition("=")
+        if name.strip() not in MIX:
+            raise argparse.ArgumentTypeError(f"unknown operation {name!r}; known: {', '.join(MIX)}")
+        mix[name.strip()] = float(share)
+    return mix
 
 
 def main() -> None:
@@ -451,8 +467,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2, help="waitress threads per worker")
     parser.add_argument("--customers", type=int, default=20, help="customers enrolled before the load")
     parser.add_argument("--postgres-url", default=None, help=f"default {DEFAULT_POSTGRES_URL}")
+    parser.add_argument("--mix", type=parse_mix, default=MIX,
+                        help="shares of the requests, e.g. verify=0.7,identify=0.15,enroll=0.15")
+    parser.add_argument("--no-two-servers", action="store_true", help="only the soak")
     args = parser.parse_args()
-    result = run(args.seconds, args.clients, args.workers, args.threads, args.customers, args.postgres_url)
+    result = run(args.seconds, args.clients, args.workers, args.threads, args.customers, args.postgres_url,
+                 args.mix, not args.no_two_servers)
     print(json.dumps(result, indent=1))
 
 

@@ -30,6 +30,7 @@ from store.index import IndexSummary, VectorIndex
 from store.schema import EMBEDDING_DIM, Reference
 
 FETCH_BATCH = 5000
+REPAIR_ROUNDS = 5
 log = logging.getLogger(__name__)
 
 
@@ -170,11 +171,30 @@ def _rebuild_locked(store: Store, model_version: str, reason: str) -> IndexRepor
 
 
 def _repair_locked(store: Store, index: VectorIndex, action: str) -> IndexReport:
-    """Diff ids with SQL when the summaries differ; add what is missing, drop what is gone."""
+    """Bring the index up to SQL: add the references newer than its last id (the usual case, another
+    process enrolled), else diff every id; a few rounds while other processes keep writing, then a
+    rebuild."""
     version = index.model_version
-    expected = sql_summary(store, version)
-    if index.summary() == expected:
-        return IndexReport(action, "", expected.count, version)
+    added = removed = 0
+    for _ in range(REPAIR_ROUNDS):
+        expected = sql_summary(store, version)
+        if index.summary() == expected:
+            if added or removed:
+                return IndexReport("repaired", f"added {added}, removed {removed}", len(index), version)
+            return IndexReport(action, "", expected.count, version)
+        store.index_dirty = True
+        ids, vectors = _load_vectors(store, version, after=index.summary().last_id)
+        index.add(ids, vectors)
+        added += len(ids)
+        if index.summary() != sql_summary(store, version):  # deletions, or ids committed out of order
+            missing, extra = _diff_with_sql(store, index)
+            added, removed = added + missing, removed + extra
+    return _rebuild_locked(store, version, "SQL kept changing during the repair")
+
+
+def _diff_with_sql(store: Store, index: VectorIndex) -> tuple[int, int]:
+    """Add the ids SQL has and the index lacks, drop the ones it no longer has; returns both counts."""
+    version = index.model_version
     with store.sessions() as session:
         sql_ids = np.fromiter(
             session.scalars(select(Reference.id).where(Reference.model_version == version)),
@@ -185,19 +205,15 @@ def _repair_locked(store: Store, index: VectorIndex, action: str) -> IndexReport
     extra = np.setdiff1d(present, sql_ids)
     index.remove(extra)
     if len(missing):
-        ids, vectors = _load_vectors(store, version, missing)
-        index.add(ids, vectors)
-    store.index_dirty = True
-    if index.summary() != sql_summary(store, version):
-        return _rebuild_locked(store, version, "SQL changed during the repair")
-    reason = f"added {len(missing)}, removed {len(extra)}"
-    return IndexReport("repaired", reason, len(index), version)
+        index.add(*_load_vectors(store, version, missing))
+    return len(missing), len(extra)
 
 
 def _load_vectors(
-    store: Store, model_version: str, only_ids: np.ndarray | None = None
+    store: Store, model_version: str, only_ids: np.ndarray | None = None, after: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Ids and embeddings of the references of ``model_version`` (optionally only ``only_ids``)."""
+    """Ids and embeddings of the references of ``model_version`` (optionally only ``only_ids``, or
+    only those with an id above ``after``)."""
     ids: list[int] = []
     vectors: list[np.ndarray] = []
     wanted = None if only_ids is None else [int(i) for i in only_ids]
@@ -211,6 +227,8 @@ def _load_vectors(
             )
             if chunk is not None:
                 query = query.where(Reference.id.in_(chunk))
+            if after is not None:
+                query = query.where(Reference.id > after)
             for row_id, data in session.execute(query.order_by(Reference.id)):
                 ids.append(int(row_id))
                 vectors.append(embedding_from_bytes(data))

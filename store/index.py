@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import numpy as np
 from store.errors import IndexCorruptError
 
 META_FORMAT = 1
+HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -123,16 +125,27 @@ class VectorIndex:
         return scores, ids
 
     def save(self, path: Path, meta_path: Path) -> None:
-        """Write the index and then its metadata, each atomically."""
-        data = faiss.serialize_index(self._index).tobytes()
+        """Write the index and then its metadata, each atomically.
+
+        The index is streamed to its temp file by FAISS instead of being serialised in memory first:
+        one buffer the size of the index per save fragmented the heap, so a server's memory grew with
+        every enrollment (see README, Reliability).
+        """
         summary = self.summary()
+        digest = write_atomic(path, self._write_to)
         meta = {
             "format": META_FORMAT, "kind": self.kind, "model_version": self.model_version,
             "dim": self.dim, "count": summary.count, "last_id": summary.last_id,
-            "id_sum": summary.id_sum, "sha256": hashlib.sha256(data).hexdigest(),
+            "id_sum": summary.id_sum, "sha256": digest,
         }
-        write_atomic(path, data)
         write_atomic(meta_path, json.dumps(meta, indent=1).encode())
+
+    def _write_to(self, file_name: str) -> None:
+        """Write the FAISS index into ``file_name``; a failed write (disk full) is an OSError."""
+        try:
+            faiss.write_index(self._index, file_name)
+        except RuntimeError as error:
+            raise OSError(f"FAISS could not write the index: {str(error).strip().splitlines()[-1]}") from None
 
     @classmethod
     def load(cls, path: Path, meta_path: Path, nprobe: int = 64) -> VectorIndex:
@@ -160,15 +173,20 @@ class VectorIndex:
         return loaded
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temp file in the same folder, fsync, then rename."""
+def write_atomic(path: Path, data: bytes | Callable[[str], None]) -> str:
+    """Write ``path`` through a temp file in the same folder, fsync, then rename; returns its sha256.
+
+    ``data`` is the bytes, or a function that writes the temp file given its name.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
+            if isinstance(data, bytes):
+                out.write(data)
+        if callable(data):
+            data(temp_name)
+        digest = _fsync_and_hash(temp_name)
         os.replace(temp_name, path)
     except BaseException:
         Path(temp_name).unlink(missing_ok=True)
@@ -178,6 +196,17 @@ def write_atomic(path: Path, data: bytes) -> None:
         os.fsync(directory)
     finally:
         os.close(directory)
+    return digest
+
+
+def _fsync_and_hash(file_name: str) -> str:
+    """Flush the file to disk and return the sha256 of its contents, read in chunks."""
+    digest = hashlib.sha256()
+    with open(file_name, "rb") as written:
+        for chunk in iter(lambda: written.read(HASH_CHUNK), b""):
+            digest.update(chunk)
+        os.fsync(written.fileno())
+    return digest.hexdigest()
 
 
 def _as_matrix(vectors: np.ndarray, dim: int) -> np.ndarray:

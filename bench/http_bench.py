@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -63,54 +63,80 @@ def model_file(work: Path) -> tuple[Path, str]:
     return path, "untrained"
 
 
-def sigverify(settings_args: list[str], *args: str) -> str:
+def environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without ``SIGVERIFY_*`` variables, plus ``extra``."""
+    return {**{k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}, **(extra or {})}
+
+
+def sigverify(settings_args: list[str], env: dict[str, str] | None, *args: str) -> str:
     """Run a ``sigverify`` command; returns its stdout."""
     command = [sys.executable, "-m", "webapp.cli", *settings_args, *args]
-    return subprocess.run(command, cwd=REPO_ROOT, env=_environment(), check=True, capture_output=True,
+    return subprocess.run(command, cwd=REPO_ROOT, env=environment(env), check=True, capture_output=True,
                           text=True).stdout
 
 
-def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}
+def setup_operator(settings_args: list[str], env: dict[str, str] | None) -> str:
+    """Create the operator ``bench`` and return a new API key of theirs."""
+    sigverify(settings_args, env, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
+    return sigverify(settings_args, env, "users", "create-key", "bench").strip()
 
 
-def peak_memory_mb(pid: int) -> float:
-    """Peak resident memory (VmHWM) of a process plus its direct children, in MiB (Linux /proc)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    pids = [pid] + [int(p) for p in children.read_text().split()] if children.exists() else [pid]
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (read from /proc)."""
+    found = [pid]
+    for current in found:
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            try:
+                found.extend(int(child) for child in task.read_text().split())
+            except OSError:
+                continue
+    return found
+
+
+def memory_mb(pids: list[int], field: str = "VmRSS") -> float:
+    """Sum of one /proc status field (VmRSS now, VmHWM peak) over ``pids`` in MiB; gone processes count 0."""
     total_kb = 0
-    for one in pids:
-        status = Path(f"/proc/{one}/status")
-        for line in status.read_text().splitlines() if status.exists() else []:
-            if line.startswith("VmHWM:"):
-                total_kb += int(line.split()[1])
-    return total_kb / 1024
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith(f"{field}:"):
+                    total_kb += int(line.split()[1])
+        except OSError:
+            continue
+    return total_kb / 1024.0
 
 
 @contextmanager
 def server(settings_args: list[str], threads: int, workers: int,
-           memory: dict[str, float] | None = None) -> Iterator[str]:
-    """A running ``sigverify serve`` on a free loopback port; yields its base URL once it answers.
-
-    ``memory``, when given, receives ``peak_mb``: the server processes' peak RSS just before it stops.
-    """
+           env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """A running ``sigverify serve`` on a free loopback port; yields its URL and process once it listens."""
     command = [sys.executable, "-m", "webapp.cli", *settings_args, "serve", "--port", "0",
                "--threads", str(threads), "--workers", str(workers)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=_environment(), stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment(env), stderr=subprocess.PIPE,
+                               text=True)
     try:
         assert process.stderr is not None
         for line in process.stderr:
             found = URL_LINE.search(line)
             if found:
                 threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe drained
-                yield found.group(1)
+                yield found.group(1), process
                 return
         raise RuntimeError("sigverify serve did not start")
     finally:
-        if memory is not None and process.poll() is None:
-            memory["peak_mb"] = peak_memory_mb(process.pid)
         process.terminate()
         process.wait(timeout=60)
+
+
+def run_threads(target: Callable[[int], None], count: int) -> float:
+    """Run ``target(0..count-1)`` in ``count`` threads until all return; returns the elapsed seconds."""
+    started = time.monotonic()
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.monotonic() - started
 
 
 def request(connection: http.client.HTTPConnection, path: str, key: str, body: bytes,
@@ -164,13 +190,7 @@ def load(url: str, key: str, queries: list[bytes], clients: int, seconds: float)
             errors[number] += status != 200
         connection.close()
 
-    started = time.monotonic()
-    workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    elapsed = time.monotonic() - started
+    elapsed = run_threads(client, clients)
     times = np.asarray([t for per_client in latencies for t in per_client]) * 1000.0
     percentiles = {f"p{q}_ms": round(float(np.percentile(times, q)), 1) for q in (50, 90, 99)}
     return {"requests": int(times.size), "errors": int(sum(errors)),
@@ -187,19 +207,18 @@ def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: i
         work = Path(temporary)
         path, kind = model_file(work)
         settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
-        sigverify(settings_args, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
-        key = sigverify(settings_args, "users", "create-key", "bench").strip()
-        memory: dict[str, float] = {}
-        with server(settings_args, threads, workers, memory) as url:
+        key = setup_operator(settings_args, None)
+        with server(settings_args, threads, workers) as (url, process):
             queries = enroll_customers(url, key, customers)
             load(url, key, queries, clients, min(3.0, seconds))  # warm-up, not counted
             results = load(url, key, queries, clients, seconds)
+            peak_mb = memory_mb(process_tree(process.pid), "VmHWM")
     return {"http_model": kind, "http_clients": clients, "http_server_workers": workers,
             "http_server_threads": threads,
             "http_seconds": seconds, "http_customers": customers,
             **{f"http_verify_{name}": value for name, value in results.items()},
             "http_cores": os.cpu_count() or 0,
-            "http_server_peak_memory_mb": memory.get("peak_mb", 0.0)}
+            "http_server_peak_memory_mb": round(peak_mb, 1)}
 
 
 def main() -> None:

@@ -25,8 +25,6 @@ import json
 import os
 import random
 import sqlite3
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -40,7 +38,15 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from bench.http_bench import PASSWORD, REPO_ROOT, URL_LINE, model_file, multipart
+from bench.http_bench import (
+    memory_mb,
+    model_file,
+    multipart,
+    process_tree,
+    run_threads,
+    server,
+    setup_operator,
+)
 
 RSS_GROWTH_BOUND_MB = 50.0
 RSS_SAMPLE_SECONDS = 5.0
@@ -105,70 +111,11 @@ class ApiClient:
         self.close()
 
 
-def environment(extra: dict[str, str]) -> dict[str, str]:
-    """This process's environment without ``SIGVERIFY_*`` variables, plus ``extra``."""
-    return {**{k: v for k, v in os.environ.items() if not k.startswith("SIGVERIFY_")}, **extra}
-
-
-def sigverify(settings_args: list[str], env: dict[str, str], *args: str) -> str:
-    """Run a ``sigverify`` command; returns its stdout."""
-    command = [sys.executable, "-m", "webapp.cli", *settings_args, *args]
-    return subprocess.run(command, cwd=REPO_ROOT, env=environment(env), check=True, capture_output=True,
-                          text=True).stdout
-
-
-@contextmanager
-def server(settings_args: list[str], threads: int, workers: int,
-           env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """A running ``sigverify serve`` on a free loopback port; yields its URL and process once it listens."""
-    command = [sys.executable, "-m", "webapp.cli", *settings_args, "serve", "--port", "0",
-               "--threads", str(threads), "--workers", str(workers)]
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment(env), stderr=subprocess.PIPE,
-                               text=True)
-    try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            found = URL_LINE.search(line)
-            if found:
-                threading.Thread(target=process.stderr.read, daemon=True).start()  # keep the pipe drained
-                yield found.group(1), process
-                return
-        raise RuntimeError("sigverify serve did not start")
-    finally:
-        process.terminate()
-        process.wait(timeout=60)
-
-
 def signature(writer: int, sample: int, forgery: bool = False) -> bytes:
     """PNG bytes of a synthetic signature (the generator the tests use)."""
     from tests.conftest import signature_png
 
     return signature_png(writer, sample, forgery)
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and all its descendants (read from /proc)."""
-    found = [pid]
-    for current in found:
-        for task in Path(f"/proc/{current}/task").glob("*/children"):
-            try:
-                found.extend(int(child) for child in task.read_text().split())
-            except OSError:
-                continue
-    return found
-
-
-def rss_mb(pids: list[int]) -> float:
-    """Sum of the resident set sizes of ``pids`` in MB (processes that are gone count 0)."""
-    total_kb = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total_kb += int(line.split()[1])
-        except OSError:
-            continue
-    return total_kb / 1024.0
 
 
 class Counters:
@@ -235,20 +182,14 @@ def drive(url: str, key: str, counters: Counters, clients: int, seconds: float) 
             one_request(api, counters, rng)
         api.close()
 
-    started = time.monotonic()
-    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return time.monotonic() - started
+    return run_threads(client, clients)
 
 
 def sample_memory(pid: int, stop: threading.Event, samples: list[tuple[float, float]]) -> None:
     """Append (seconds since start, RSS MB of the server tree) every RSS_SAMPLE_SECONDS until stopped."""
     started = time.monotonic()
     while True:
-        samples.append((round(time.monotonic() - started, 1), round(rss_mb(process_tree(pid)), 1)))
+        samples.append((round(time.monotonic() - started, 1), round(memory_mb(process_tree(pid)), 1)))
         if stop.wait(RSS_SAMPLE_SECONDS):
             return
 
@@ -279,12 +220,6 @@ def audit_rows(database: Path) -> int:
     """Verification audit rows in the SQLite file, read with plain sqlite3."""
     with closing(sqlite3.connect(database, timeout=30)) as connection:
         return int(connection.execute("SELECT count(*) FROM verifications").fetchone()[0])
-
-
-def setup_operator(settings_args: list[str], env: dict[str, str]) -> str:
-    """Create the operator ``bench`` and return a new API key of theirs."""
-    sigverify(settings_args, env, "users", "create", "bench", "--role", "operator", "--password", PASSWORD)
-    return sigverify(settings_args, env, "users", "create-key", "bench").strip()
 
 
 def enroll_initial(url: str, key: str, customers: int) -> list[str]:

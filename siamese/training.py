@@ -6,6 +6,11 @@ the L1 head's binary cross-entropy on all pairs (genuine-genuine positives; genu
 and other-writer negatives), a margin loss on the embeddings' cosine similarity (so FAISS search
 over embeddings is meaningful), and a cosine-margin writer classifier whose classes are each training
 writer's genuine signatures and, separately, the forgeries of that writer (hard negatives).
+
+Writers are drawn so that each dataset fills the same share of the batches (``balance_datasets``),
+not in proportion to its writer count: the smallest set (CEDAR, 38 training writers against 112
+Hindi) is otherwise seen least. Validation and the saved model use an exponential moving average of
+the weights (``ema_decay``), which is steadier from epoch to epoch than the raw weights.
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class TrainConfig:
     classifier_scale: float = 16.0
     classifier_margin: float = 0.2
     augment: bool = True
+    balance_datasets: bool = True
+    ema_decay: float = 0.998
     references: int = 5
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -97,12 +104,13 @@ class BatchSampler:
         self.genuine = genuine
         self.forged = forged
         self.config = config
+        self.probabilities = writer_probabilities(self.writers, config.balance_datasets)
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(image indices, writer class ids, genuine flags) of one batch."""
         config = self.config
         count = min(config.writers_per_batch, len(self.writers))
-        chosen = rng.choice(len(self.writers), size=count, replace=False)
+        chosen = rng.choice(len(self.writers), size=count, replace=False, p=self.probabilities)
         indices, writer_ids, genuine_flags = [], [], []
         for writer_id in chosen.tolist():
             writer = self.writers[writer_id]
@@ -120,6 +128,14 @@ class BatchSampler:
                 writer_ids += [writer_id] * len(picks)
                 genuine_flags += [False] * len(picks)
         return np.array(indices), np.array(writer_ids, np.int32), np.array(genuine_flags)
+
+
+def writer_probabilities(writers: Sequence[str], balance_datasets: bool) -> np.ndarray:
+    """Sampling probability of each writer: equal per dataset when balancing, else equal per writer."""
+    datasets = [writer.split("/", 1)[0] for writer in writers]
+    counts = {name: datasets.count(name) for name in set(datasets)}
+    weights = np.array([1.0 / counts[name] if balance_datasets else 1.0 for name in datasets])
+    return weights / weights.sum()
 
 
 def evaluate_embeddings(model: Any, data: TrainingData, writers: Sequence[str], references: int,
@@ -160,6 +176,10 @@ class Trainer:
         self.sampler = BatchSampler(data, config)
         self.twin = build_twin(config.network)
         self.head = build_head(config.network.embedding_dim)
+        self.ema_twin = build_twin(config.network)
+        self.ema_head = build_head(config.network.embedding_dim)
+        self.ema_twin.set_weights(self.twin.get_weights())
+        self.ema_head.set_weights(self.head.get_weights())
         classes = 2 * len(self.sampler.writers)
         initial = tf.random.normal([classes, config.network.embedding_dim], stddev=0.05, seed=config.seed)
         self.classifier = tf.Variable(initial, name="writer_classifier")
@@ -172,6 +192,7 @@ class Trainer:
         self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
         self.best_score = tf.Variable(np.inf, dtype=tf.float64, name="best_score")
         self.checkpoint = tf.train.Checkpoint(twin=self.twin, head=self.head, classifier=self.classifier,
+                                              ema_twin=self.ema_twin, ema_head=self.ema_head,
                                               optimizer=self.optimizer, epoch=self.epoch,
                                               best_score=self.best_score)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), 2)
@@ -224,7 +245,20 @@ class Trainer:
                     + config.classifier_weight * class_loss)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
+        self._update_average()
         return pair_loss, contrastive, class_loss
+
+    def _update_average(self) -> None:
+        """Move the averaged weights (BatchNorm statistics included) towards the current ones.
+
+        The decay ramps up over the first steps, (1 + n) / (10 + n), so short runs average too.
+        """
+        tf = self.tf
+        steps = tf.cast(self.optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.config.ema_decay, (1.0 + steps) / (10.0 + steps))
+        pairs = zip(self.ema_twin.weights + self.ema_head.weights, self.twin.weights + self.head.weights)
+        for average, current in pairs:
+            average.assign(decay * average + (1.0 - decay) * current)
 
     def run_epoch(self, epoch: int, progress: bool) -> dict[str, float]:
         """Train one epoch (a fixed number of sampled batches); returns mean losses."""
@@ -247,6 +281,8 @@ class Trainer:
         from siamese.model import SignatureModel
         from siamese.network import build_siamese
 
+        if self.config.ema_decay > 0:
+            return SignatureModel(build_siamese(self.ema_twin, self.ema_head), "training")
         return SignatureModel(build_siamese(self.twin, self.head), "training")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,8 @@ from click.testing import CliRunner
 
 from siamese.evaluation import Trials, build_trials, summarize
 from siamese.model import SignatureModel, card_path_for
+from siamese.network import NetworkConfig
+from siamese.training import TrainConfig, Trainer, load_training_data, writer_probabilities
 from tests.synthetic import write_cedar_layout
 from webapp.cli import main
 
@@ -166,3 +169,26 @@ def test_model_card_prints_markdown_of_the_card(trained, tmp_path):
     bare.write_bytes(trained.read_bytes())
     missing = CliRunner().invoke(main, ["model-card", "--model", str(bare)])
     assert missing.exit_code != 0 and "no model card beside" in missing.output
+
+
+def test_balanced_sampling_gives_each_dataset_an_equal_share():
+    writers = ["small/a", "small/b", "big/a", "big/b", "big/c", "big/d", "big/e", "big/f"]
+    balanced = writer_probabilities(writers, balance_datasets=True)
+    assert balanced[:2].sum() == pytest.approx(0.5) and balanced[2:].sum() == pytest.approx(0.5)
+    uniform = writer_probabilities(writers, balance_datasets=False)
+    assert np.allclose(uniform, 1 / len(writers))
+
+
+def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_path):
+    """With averaging on, the validated weights lag the raw ones; with decay 0 they are the raw ones."""
+    config = replace(TrainConfig(), epochs=1, steps_per_epoch=6, writers_per_batch=6, seed=3,
+                     network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1))))
+    data = load_training_data([dataset], config, tmp_path / "c", progress=False)
+    averaged = Trainer(data, config, tmp_path / "a")
+    averaged.run_epoch(0, progress=False)
+    raw, mean = averaged.twin.get_weights(), averaged.serving_model().twin.get_weights()
+    assert any(not np.allclose(r, m) for r, m in zip(raw, mean))
+    plain = Trainer(data, replace(config, ema_decay=0.0), tmp_path / "p")
+    plain.run_epoch(0, progress=False)
+    served = plain.serving_model().twin.get_weights()
+    assert all(np.array_equal(r, s) for r, s in zip(plain.twin.get_weights(), served))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -82,3 +84,14 @@ def test_serve_with_worker_processes_shares_one_port(tmp_path: Path, fake_model_
     for pid in workers:  # the workers stopped with the parent
         assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert sum("created user 'admin'" in line for line in served.lines) == 1
+
+
+def test_serve_with_the_database_down_says_so_without_a_traceback(tmp_path: Path, fake_model_file: Path):
+    """Nothing listens on port 1: serve exits 2 with database_unavailable, not a Python traceback."""
+    down = "postgresql+psycopg://sigverify@127.0.0.1:1/test?connect_timeout=3"
+    result = subprocess.run(
+        [sys.executable, "-m", "webapp.cli", "--data-dir", str(tmp_path / "d"), "--database-url", down,
+         "--model", str(fake_model_file), "serve", "--port", "0"],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert "error: database_unavailable" in result.stderr and "Traceback" not in result.stderr

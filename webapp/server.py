@@ -55,14 +55,23 @@ def _fork_worker(settings: Settings, listener: socket.socket, threads: int) -> i
 def _run_worker(settings: Settings, listener: socket.socket, threads: int, ready: Callable[[], None]) -> int:
     """Build the app, call ``ready``, and serve connections from ``listener`` until interrupted."""
     import waitress
+    from sqlalchemy.exc import DBAPIError
 
     from siamese.errors import SigverifyError
+    from store.database import database_unavailable
     from webapp import create_app
 
     try:
         app = create_app(settings)
     except SigverifyError as error:
         print(f"error: {error.code}: {error.message}", file=sys.stderr, flush=True)
+        return 2
+    except DBAPIError as error:  # e.g. PostgreSQL down at start-up: say so, no traceback
+        unavailable = database_unavailable(error)
+        if unavailable is None:
+            raise
+        print(f"error: {unavailable.code}: {unavailable.message} ({unavailable.detail})",
+              file=sys.stderr, flush=True)
         return 2
     server: Any = waitress.create_server(app, sockets=[listener], threads=threads, ident=IDENT)
     ready()

@@ -146,14 +146,14 @@ def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
     return result, trials
 
 
-def _test_results(model, data_dirs, layout, cache_dir, references) -> dict[str, Any]:
-    """Per dataset folder: the protocol on the card's test writers at the model's threshold."""
+def _split_results(model, data_dirs, layout, cache_dir, references, split: str) -> dict[str, Any]:
+    """Per dataset folder: the protocol on the card's ``split`` writers at the model's threshold."""
     results = {}
     for data_dir in data_dirs:
         try:
-            result, _ = _evaluate(model, [data_dir], layout, cache_dir, references, "test", seed=0)
+            result, _ = _evaluate(model, [data_dir], layout, cache_dir, references, split, seed=0)
         except click.ClickException:
-            continue  # no test writer of the card in this folder
+            continue  # no writer of that split of the card in this folder
         results[Path(data_dir).name] = result
     return results
 
@@ -304,9 +304,10 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
                            "writer_count": result["writers"], "references": references,
                            "far_skilled": far, "frr": frr, "far_random": far_random,
                            "data": [str(d) for d in data_dirs]}
-    if card.get("split", {}).get("test"):
-        model.threshold = float(threshold)
-        card["test"] = _test_results(model, data_dirs, layout, cache_dir, references)
+    model.threshold = float(threshold)
+    for split in ("validation", "test"):  # with the model's current head, normalisation and threshold
+        if card.get("split", {}).get(split):
+            card[split] = _split_results(model, data_dirs, layout, cache_dir, references, split)
     _record_command(card, "calibrate")
     card_file.write_text(json.dumps(card, indent=1, default=float))
     click.echo(f"threshold {threshold:.4f} ({method}) on {result['writers']} writers: "

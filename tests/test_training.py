@@ -89,6 +89,8 @@ def test_calibrate_stores_threshold(trained, dataset, tmp_path):
     assert card["threshold_source"] == "calibrated"
     assert card["calibration"]["far_skilled"] <= 0.1
     assert SignatureModel.load(copy).threshold == pytest.approx(card["threshold"])
+    for split in ("validation", "test"):  # both blocks rewritten at the new threshold
+        assert card[split][dataset.name]["threshold"] == pytest.approx(card["threshold"])
 
 
 def test_fit_head_refits_in_place_and_asks_for_calibration(trained, dataset, tmp_path):

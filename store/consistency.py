@@ -239,12 +239,14 @@ def _load_vectors(
 def index_health(store: Store, model_version: str) -> dict[str, object]:
     """Model version, index size and SQL reference count of that version, and whether they agree.
 
-    ``consistent`` is false also while the index file lags the in-memory index (a failed write).
+    ``consistent`` is false also while the index file lags the in-memory index (a failed write);
+    ``stale_reason`` tells the two apart: ``index_out_of_step`` (this process's index differs from
+    SQL), ``index_file_not_written`` (the index is right, its file lags), or None when consistent.
     """
     expected = sql_summary(store, model_version)
     index = store.index
     size = len(index) if index is not None else 0
-    consistent = (index is not None and index.model_version == model_version and index.summary() == expected
-                  and not store.index_dirty)
+    in_step = index is not None and index.model_version == model_version and index.summary() == expected
+    reason = "index_out_of_step" if not in_step else "index_file_not_written" if store.index_dirty else None
     return {"model_version": model_version, "index_size": size, "sql_references": expected.count,
-            "consistent": consistent}
+            "consistent": reason is None, "stale_reason": reason}

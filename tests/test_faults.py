@@ -317,7 +317,8 @@ def test_index_file_that_cannot_be_written(tmp_path: Path, fake_model_file: Path
         status, body = api.enroll("ro-1", [signature_png(1, s) for s in range(3)])
         assert status == 201, body  # committed in SQL: the index is only a cache
         assert stored_ids(settings) == sorted(body["reference_ids"])
-        assert health(api)["consistent"] is False  # "stale": the file lags
+        report = health(api)
+        assert report["consistent"] is False and report["stale_reason"] == "index_file_not_written"
         assert api.verify("ro-1", signature_png(1, 7))[0] == 200
         assert api.identify(signature_png(1, 7))[1]["candidates"][0]["customer_id"] == "ro-1"
     shutil.rmtree(settings.index_path)

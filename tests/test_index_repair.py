@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from enroll.service import enroll_signatures
-from store.consistency import sync_index
+from store.consistency import index_health, sync_index
 from store.database import Store
 from store.index import VectorIndex
 from tests.conftest import signature_png
@@ -31,9 +31,12 @@ def test_an_id_below_the_last_one_is_found_by_the_full_diff(fake_store: Store, f
     enroll_writers(fake_store, fake_model, range(1, 4))
     assert fake_store.index is not None
     fake_store.index.remove(np.asarray([2], dtype=np.int64))  # as if id 2 committed after id 9 was synced
+    health = index_health(fake_store, fake_model.version)
+    assert (health["consistent"], health["stale_reason"]) == (False, "index_out_of_step")
     report = sync_index(fake_store, fake_model.version)
     assert (report.action, report.reason) == ("repaired", "added 1, removed 0")
     assert index_equals_sql(fake_store)
+    assert index_health(fake_store, fake_model.version)["stale_reason"] is None
 
 
 @pytest.mark.parametrize(("busy_rounds", "action"), [(2, "repaired"), (100, "rebuilt")])

@@ -247,6 +247,7 @@ def test_health(api):  # type: ignore[no-untyped-def]
         "index_size": 3,
         "sql_references": 3,
         "consistent": True,
+        "stale_reason": None,
     }
 
 

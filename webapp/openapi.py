@@ -60,7 +60,9 @@ SCHEMAS: dict[str, Any] = {
                           "best_reference_id": INTEGER, "reference_scores": _array(_ref("ReferenceScore"))}),
     "Identification": _object({"candidates": _array(_ref("Candidate")), "model_version": STRING}),
     "Health": _object({"status": {"type": "string", "enum": ["ok", "stale"]}, "model_version": STRING,
-                       "index_size": INTEGER, "sql_references": INTEGER, "consistent": BOOLEAN}),
+                       "index_size": INTEGER, "sql_references": INTEGER, "consistent": BOOLEAN,
+                       "stale_reason": _nullable({"type": "string",
+                                                  "enum": ["index_out_of_step", "index_file_not_written"]})}),
     "Deleted": {"type": "object"},
 }
 

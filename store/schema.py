@@ -1,4 +1,4 @@
-"""The SQL schema: customers, their reference signatures, the verification audit, users and API keys.
+"""The SQL schema: customers, references, the verification audit, users, API keys, failed logins.
 
 SQL is the source of truth. Alembic migrations in ``migrations/`` create these tables; tests check
 that autogenerate finds no difference between the migrations and these models.
@@ -15,6 +15,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -149,3 +150,17 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """One failed login for a throttle key (a user name or a client address), counted by every server.
+
+    Only a SHA-256 of the key is kept, so a password typed into the user name field is not stored.
+    """
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key_hash_failed_at", "key_hash", "failed_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64))
+    failed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

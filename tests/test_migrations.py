@@ -13,7 +13,8 @@ from store.migrate import alembic_config, schema_differences, upgrade_database
 from store.schema import Base
 from store.settings import Settings
 
-TABLES = {"customers", "references", "verifications", "users", "api_keys", "alembic_version"}
+TABLES = {"customers", "references", "verifications", "users", "api_keys", "login_failures",
+          "alembic_version"}
 
 
 @pytest.fixture

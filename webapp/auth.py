@@ -11,7 +11,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from store.users import MIN_PASSWORD_LENGTH, UserRecord, find_credentials, get_user, set_password_hash
 from webapp.access import PUBLIC, VIEW, current_principal, requires
-from webapp.errors import BadRequestError, LoginThrottledError
+from webapp.errors import BadRequestError
 from webapp.inputs import CONTROL_CHARACTERS, form_text
 from webapp.services import services
 
@@ -52,18 +52,14 @@ def login() -> Any:
     username = form_text("username", required=False)
     password = request.form.get("password", "")
     throttle = services().throttle
-    keys = throttle.keys(username, request.remote_addr)
-    wait = throttle.retry_after(keys)
-    if wait > 0:
-        raise LoginThrottledError(f"too many failed logins; try again in {int(wait // 60) + 1} minutes")
+    attempt = throttle.start(username, request.remote_addr)  # a failure unless it succeeds (429 if blocked)
     found = find_credentials(services().store, username) if username else None
     password_hash = found[1] if found else _UNKNOWN_USER_HASH
     valid = check_password_hash(password_hash, password)
     if found is None or not valid or not found[0].active:
-        throttle.failed(keys)
         flash("Wrong user name or password, or the user is disabled.", "error")
         return render_template("login.html", next=_safe_next(request.form.get("next"))), 401
-    throttle.succeeded(next(iter(keys)))
+    throttle.succeeded(attempt)
     session.clear()
     login_user(WebUser(found[0]))
     return redirect(_safe_next(request.form.get("next")) or url_for("admin.dashboard"))

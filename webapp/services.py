@@ -74,7 +74,7 @@ def start_services(settings: Settings) -> Services:
     except BaseException:
         store.close()
         raise
-    throttle = LoginThrottle(settings.login_max_attempts, settings.login_window_seconds)
+    throttle = LoginThrottle(store, settings.login_max_attempts, settings.login_window_seconds)
     return Services(settings, store, model, throttle)
 
 

@@ -2,8 +2,8 @@
 
 Each writer is one enrollment transaction, so an interrupted import leaves every customer either
 fully enrolled or absent; a rerun skips customers that exist (idempotent, resumable). The index
-file is saved every ``SAVE_EVERY`` customers and at the end; after a crash the start-up check
-repairs it from SQL.
+file is written every ``settings.index_save_every`` references (as for any enrollment) and at the
+end; after a crash the start-up check catches it up from SQL.
 """
 
 from __future__ import annotations
@@ -25,8 +25,6 @@ from store.schema import CUSTOMER_ID_MAX_LENGTH, Customer
 
 if TYPE_CHECKING:
     from siamese.model import SignatureModel
-
-SAVE_EVERY = 50
 
 
 @dataclass
@@ -89,20 +87,18 @@ def import_dataset(
         existing = set(session.scalars(select(Customer.external_id)))
     try:
         bar = tqdm(plan.items(), total=len(plan), unit="writer", disable=not progress, desc="import")
-        for done, (writer, paths) in enumerate(bar, start=1):
+        for writer, paths in bar:
             customer_id = customer_id_for(prefix, writer)
             if customer_id in existing:
                 report.skipped += 1
                 continue
             try:
-                enroll_signatures(store, model, customer_id, list(paths), force=force, save=False)
+                enroll_signatures(store, model, customer_id, list(paths), force=force)
             except SigverifyError as error:
                 report.failed.append((customer_id, error.code, error.message))
                 continue
             report.enrolled += 1
             report.signatures += len(paths)
-            if done % SAVE_EVERY == 0:
-                save_index(store)
     finally:
         save_index(store)
         report.seconds = time.perf_counter() - started

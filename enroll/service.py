@@ -23,7 +23,7 @@ from enroll.policy import (
 )
 from siamese.errors import ImageError
 from siamese.preprocess import preprocess
-from store.consistency import save_index
+from store.consistency import index_changed
 from store.customers import find_customer, reference_vectors, validate_customer_id
 from store.database import Store, embedding_to_bytes
 from store.errors import (
@@ -78,7 +78,7 @@ def enroll_signatures(
 
     Args:
         force: store even when a blocking warning fired.
-        save: write the index file after the commit (bulk import saves in batches instead).
+        save: write the index file after the commit when a save is due (False: the caller writes it).
 
     Raises:
         InvalidCustomerIdError, ImageError, DuplicateReferenceError, ModelVersionMismatchError,
@@ -274,11 +274,10 @@ def cross_match_warnings(
 def _index_new_references(
     store: Store, model_version: str, reference_ids: list[int], prepared: list[PreparedImage], save: bool
 ) -> None:
-    """After the commit: add the new vectors to the in-memory index and (optionally) save it."""
+    """After the commit: add the new vectors to the in-memory index; write its file when due (and
+    ``save``)."""
     index = store.index
     if index is None or index.model_version != model_version:
         return
     index.add(np.asarray(reference_ids, dtype=np.int64), np.stack([p.embedding for p in prepared]))
-    store.index_dirty = True
-    if save:
-        save_index(store)
+    index_changed(store, len(reference_ids), save)

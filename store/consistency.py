@@ -6,11 +6,18 @@ id sets are diffed and repaired; a missing, corrupt or other-version file is reb
 Writers hold a file lock in the data dir while they repair and save, so two processes never
 interleave their writes.
 
+The file is a cache, and writing it costs the whole index (1 GB at 1M references), so it is not
+written after every change: only once ``settings.index_save_every`` vectors have been added or
+removed since its last write (``store.index_unsaved``), after a rebuild, and when the store is
+closed (a clean stop of a server or the end of a command). After a crash the file lags SQL by fewer
+than that many changes, and the next start-up check catches up from SQL (the references above the
+file's last id).
+
 SQL commits first and the index file after, so a failed index write (read-only or full data dir)
-never undoes a commit: the in-memory index stays right, the file is marked stale (``index_dirty``;
-the health report says ``stale``), the failure is logged, and the next save or the next start-up
-check writes it again. Only ``rebuild_index``, whose whole job is the file, fails with
-``IndexUnwritableError``.
+never undoes a commit: the in-memory index stays right, ``store.index_write_failed`` is set (the
+health report says ``stale``, ``index_file_not_written``), the failure is logged, and the next
+change, close or start-up check writes it again. Only ``rebuild_index``, whose whole job is the
+file, fails with ``IndexUnwritableError``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
-from store.database import Store, embedding_from_bytes
+from store.database import Store, database_unavailable, embedding_from_bytes
 from store.errors import IndexCorruptError, IndexUnwritableError
 from store.index import IndexSummary, VectorIndex
 from store.schema import EMBEDDING_DIM, Reference
@@ -88,8 +96,10 @@ def latest_model_version(store: Store) -> str | None:
         return session.scalar(select(Reference.model_version).order_by(Reference.id.desc()).limit(1))
 
 
-def sync_index(store: Store, model_version: str | None, save: bool = True) -> IndexReport:
-    """Make ``store.index`` equal SQL for ``model_version`` (loading or rebuilding it) and save it.
+def sync_index(store: Store, model_version: str | None) -> IndexReport:
+    """Make ``store.index`` equal SQL for ``model_version`` (loading or rebuilding it).
+
+    The file is written after a rebuild, else only when a save is due (see the module docstring).
 
     ``model_version`` None means: the version of the index file, else of the newest reference.
     """
@@ -115,7 +125,7 @@ def sync_index(store: Store, model_version: str | None, save: bool = True) -> In
         current = store.index
         if current is not None and current.kind == "flat" and len(current) >= max(settings.ivf_min_size, 1):
             report = _rebuild_locked(store, version, f"{len(current)} references: switching to IVF")
-        if save and (store.index_dirty or report.action in ("repaired", "rebuilt")):
+        if report.action == "rebuilt" or _save_due(store, changed=report.action == "repaired"):
             _save_or_mark_stale(store)
         return report
 
@@ -128,25 +138,55 @@ def rebuild_index(store: Store, model_version: str, reason: str = "requested") -
         return report
 
 
-def save_index(store: Store) -> None:
-    """Write the in-memory index to disk if it changed, first catching up with other writers in SQL.
+def index_changed(store: Store, count: int, save: bool = True) -> None:
+    """Count ``count`` vectors just added to or removed from ``store.index`` (after their SQL commit)
+    and write the file when that is due; ``save`` False leaves the writing to the caller."""
+    store.index_unsaved += count
+    if save and _save_due(store, changed=count > 0):
+        save_index(store)
 
-    Called after a commit, so a write failure is logged and leaves the file marked stale instead of
-    failing the request whose rows are already committed.
+
+def _save_due(store: Store, changed: bool) -> bool:
+    """Whether to write the file now: enough unsaved changes, or a change after a failed write."""
+    enough = store.index_unsaved >= max(store.settings.index_save_every, 1)
+    return enough or (changed and store.index_write_failed)
+
+
+def save_index(store: Store) -> None:
+    """Write the index file now if it lacks changes of the in-memory index (or its last write failed),
+    first catching up with other writers in SQL.
+
+    Called after a commit, so a write failure is logged and leaves the file marked unwritten instead
+    of failing the request whose rows are already committed.
     """
-    if store.index is not None and store.index_dirty:
+    if store.index is not None and (store.index_unsaved or store.index_write_failed):
         with index_lock(store):
             _repair_locked(store, store.index, "ok")
             _save_or_mark_stale(store)
 
 
+def save_index_at_close(store: Store) -> None:
+    """:func:`save_index` for a store being closed; with the database unreachable, write the index
+    this process has without catching up (the next start does that)."""
+    try:
+        save_index(store)
+    except DBAPIError as error:
+        unavailable = database_unavailable(error)
+        if unavailable is None or store.index is None:
+            raise
+        log.warning("database unavailable at close (%s): writing the index without catching up",
+                    unavailable.detail)
+        with index_lock(store):
+            _save_or_mark_stale(store)
+
+
 def _save_or_mark_stale(store: Store) -> None:
-    """Save; on a write failure log it and keep ``index_dirty`` so the next save or start retries."""
+    """Save; on a write failure log it and set ``index_write_failed`` so a later save retries."""
     try:
         _save_locked(store)
     except IndexUnwritableError as error:
-        log.warning("%s; the index stays in memory and is written again at the next change or start",
-                    error.message)
+        log.warning("%s; the index stays in memory and is written again at the next change, close or "
+                    "start", error.message)
 
 
 def _save_locked(store: Store) -> None:
@@ -156,17 +196,18 @@ def _save_locked(store: Store) -> None:
     try:
         store.index.save(path, store.settings.index_meta_path)
     except OSError as error:
-        store.index_dirty = True
+        store.index_write_failed = True
         reason = error.strerror or str(error)
         raise IndexUnwritableError(f"cannot write the index file {path}: {reason}") from error
-    store.index_dirty = False
+    store.index_unsaved = 0
+    store.index_write_failed = False
 
 
 def _rebuild_locked(store: Store, model_version: str, reason: str) -> IndexReport:
     ids, vectors = _load_vectors(store, model_version)
     store.index = VectorIndex.build(EMBEDDING_DIM, model_version, ids, vectors,
                                     store.settings.ivf_min_size, store.settings.index_nprobe)
-    store.index_dirty = True
+    store.index_unsaved = len(ids)  # the callers write the file right away
     return IndexReport("rebuilt", reason, len(ids), model_version)
 
 
@@ -182,13 +223,14 @@ def _repair_locked(store: Store, index: VectorIndex, action: str) -> IndexReport
             if added or removed:
                 return IndexReport("repaired", f"added {added}, removed {removed}", len(index), version)
             return IndexReport(action, "", expected.count, version)
-        store.index_dirty = True
         ids, vectors = _load_vectors(store, version, after=index.summary().last_id)
         index.add(ids, vectors)
         added += len(ids)
+        store.index_unsaved += len(ids)
         if index.summary() != sql_summary(store, version):  # deletions, or ids committed out of order
             missing, extra = _diff_with_sql(store, index)
             added, removed = added + missing, removed + extra
+            store.index_unsaved += missing + extra
     return _rebuild_locked(store, version, "SQL kept changing during the repair")
 
 
@@ -239,14 +281,17 @@ def _load_vectors(
 def index_health(store: Store, model_version: str) -> dict[str, object]:
     """Model version, index size and SQL reference count of that version, and whether they agree.
 
-    ``consistent`` is false also while the index file lags the in-memory index (a failed write);
-    ``stale_reason`` tells the two apart: ``index_out_of_step`` (this process's index differs from
-    SQL), ``index_file_not_written`` (the index is right, its file lags), or None when consistent.
+    ``consistent`` is false also when the last write of the index file failed; ``stale_reason``
+    tells the two apart: ``index_out_of_step`` (this process's index differs from SQL),
+    ``index_file_not_written`` (the index is right, writing its file failed), or None when
+    consistent. ``unsaved_changes`` counts the vectors the file lacks: a write deferred on purpose
+    (until ``index_save_every`` of them) is not stale.
     """
     expected = sql_summary(store, model_version)
     index = store.index
     size = len(index) if index is not None else 0
     in_step = index is not None and index.model_version == model_version and index.summary() == expected
-    reason = "index_out_of_step" if not in_step else "index_file_not_written" if store.index_dirty else None
+    reason = ("index_out_of_step" if not in_step
+              else "index_file_not_written" if store.index_write_failed else None)
     return {"model_version": model_version, "index_size": size, "sql_references": expected.count,
-            "consistent": reason is None, "stale_reason": reason}
+            "consistent": reason is None, "stale_reason": reason, "unsaved_changes": store.index_unsaved}

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from store.consistency import save_index
+from store.consistency import index_changed
 from store.database import Store, embedding_from_bytes
 from store.errors import CustomerExistsError, CustomerNotFoundError, InvalidCustomerIdError
 from store.schema import CUSTOMER_ID_MAX_LENGTH, Customer, Reference, Verification
@@ -206,9 +206,7 @@ def delete_customer(store: Store, customer_id: str) -> int:
         )
         session.delete(customer)
     if store.index is not None and reference_ids:
-        store.index.remove(np.asarray(reference_ids, dtype=np.int64))
-        store.index_dirty = True
-        save_index(store)
+        index_changed(store, store.index.remove(np.asarray(reference_ids, dtype=np.int64)))
     return len(reference_ids)
 
 

@@ -84,7 +84,10 @@ def embedding_from_bytes(data: bytes) -> np.ndarray:
 class Store:
     """The SQL database (the truth) and the in-memory FAISS index derived from it.
 
-    The index is loaded, checked and repaired by ``store.consistency.sync_index``.
+    The index is loaded, checked and repaired by ``store.consistency.sync_index``. Its file lags the
+    in-memory index by ``index_unsaved`` added or removed vectors (written every
+    ``settings.index_save_every`` of them and at :meth:`close`); ``index_write_failed`` says the last
+    attempt to write it failed.
     """
 
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
@@ -93,7 +96,8 @@ class Store:
         self.engine = engine if engine is not None else make_engine(settings.database_url)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         self.index: VectorIndex | None = None
-        self.index_dirty = False
+        self.index_unsaved = 0
+        self.index_write_failed = False
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
@@ -108,8 +112,14 @@ class Store:
             yield session
 
     def close(self) -> None:
-        """Release the engine's connections."""
-        self.engine.dispose()
+        """Write the index changes its file lacks (a clean stop), then release the engine's connections."""
+        try:
+            if self.index_unsaved or self.index_write_failed:
+                from store.consistency import save_index_at_close  # it imports this module
+
+                save_index_at_close(self)
+        finally:
+            self.engine.dispose()
 
     def __enter__(self) -> Store:
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from sqlalchemy import select
 
-from store.consistency import save_index
+from store.consistency import index_changed
 from store.customers import get_customer
 from store.database import Store
 from store.errors import ReferenceNotFoundError
@@ -41,6 +41,4 @@ def delete_reference(store: Store, customer_id: str, reference_id: int) -> None:
             raise ReferenceNotFoundError(f"customer {customer_id!r} has no reference {reference_id}")
         session.delete(row)
     if store.index is not None:
-        store.index.remove(np.asarray([reference_id], dtype=np.int64))
-        store.index_dirty = True
-        save_index(store)
+        index_changed(store, store.index.remove(np.asarray([reference_id], dtype=np.int64)))

@@ -27,6 +27,10 @@ class Settings:
     ``enroll_blocking_warnings`` is a comma-separated list of warning codes that reject the request
     unless it is forced ("" blocks none, "all" blocks every warning).
 
+    Index file (``store.consistency``): ``index_save_every`` is how many vectors may be added to or
+    removed from the in-memory index before its file is written again (it is also written at a clean
+    close); 1 writes it after every change.
+
     Web app (``webapp``): ``max_request_bytes`` caps one HTTP request (all uploads together; one
     image is still capped by ``max_upload_bytes``); ``secret_key`` signs session cookies (empty: a
     random key kept in ``data_dir/secret_key``); ``admin_password`` is the first admin's password
@@ -45,6 +49,7 @@ class Settings:
     secret_key: str = ""
     admin_password: str = ""
     index_nprobe: int = 64
+    index_save_every: int = 1000
     enroll_max_images: int = 20
     enroll_consistency_threshold: float | None = None
     enroll_cross_match_threshold: float | None = None
@@ -114,7 +119,7 @@ def _convert(name: str, raw: str) -> object:
         return Path(raw) if raw else None
     if name in ("threshold", "enroll_consistency_threshold", "enroll_cross_match_threshold"):
         return float(raw) if raw else None
-    if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels", "index_nprobe",
+    if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels", "index_nprobe", "index_save_every",
                 "enroll_max_images", "max_request_bytes", "login_max_attempts", "login_window_seconds"):
         return int(raw)
     if name == "session_cookie_secure":

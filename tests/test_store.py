@@ -74,6 +74,7 @@ def test_damaged_index_file_is_rebuilt_and_no_data_is_lost(
     fake_store: Store, fake_model, damage: str, new_store
 ):
     enroll_writers(fake_store, fake_model, range(1, 4))
+    fake_store.close()  # the file holds the 9 references
     path = fake_store.settings.index_path
     if damage == "truncate":
         path.write_bytes(path.read_bytes()[: path.stat().st_size // 3])
@@ -126,6 +127,7 @@ def test_delete_customer_removes_references_and_index_entries_but_keeps_audit(
     assert audit.customer_external_id == "cust-1" and audit.customer_id is None
     assert audit.query_sha256 is None and audit.best_reference_id is None
     assert index_equals_sql(fake_store)
+    fake_store.close()  # a clean close writes the index file
     reopened = new_store(fake_store.settings)
     assert sync_index(reopened, fake_model.version).action == "loaded"
     with pytest.raises(CustomerNotFoundError):

@@ -248,6 +248,7 @@ def test_health(api):  # type: ignore[no-untyped-def]
         "sql_references": 3,
         "consistent": True,
         "stale_reason": None,
+        "unsaved_changes": 3,
     }
 
 

@@ -14,7 +14,8 @@ bp = Blueprint("health", __name__)
 
 
 def health_report() -> dict[str, Any]:
-    """The health of this process as JSON-ready data (``status`` ok, or stale when index and SQL differ)."""
+    """The health of this process as JSON-ready data (``status`` ok, or stale when index and SQL differ
+    or the index file could not be written)."""
     current = services()
     report = index_health(current.store, current.model.version)
     return {"status": "ok" if report["consistent"] else "stale", **report}

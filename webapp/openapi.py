@@ -62,7 +62,8 @@ SCHEMAS: dict[str, Any] = {
     "Health": _object({"status": {"type": "string", "enum": ["ok", "stale"]}, "model_version": STRING,
                        "index_size": INTEGER, "sql_references": INTEGER, "consistent": BOOLEAN,
                        "stale_reason": _nullable({"type": "string",
-                                                  "enum": ["index_out_of_step", "index_file_not_written"]})}),
+                                                  "enum": ["index_out_of_step", "index_file_not_written"]}),
+                       "unsaved_changes": INTEGER}),
     "Deleted": {"type": "object"},
 }
 

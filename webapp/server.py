@@ -4,7 +4,9 @@ Python runs one thread at a time per process, so on a machine with several cores
 serves more requests at once. The parent binds the socket and forks before anything heavy is
 loaded (no TensorFlow, no database connection); each worker builds its own app (model, store,
 FAISS cache) and accepts connections from the shared socket. When a worker exits, or the parent is
-asked to stop (SIGTERM, SIGINT), every worker is stopped.
+asked to stop (SIGTERM, SIGINT), every worker is stopped. A worker stops cleanly on SIGTERM or
+SIGINT: it finishes the requests in progress (up to waitress's 5 s) and closes its store, which
+writes the index changes its file lacks.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from store.settings import Settings
 
 IDENT = "sigverify"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 def serve(settings: Settings, host: str, port: int, threads: int, workers: int,
@@ -42,7 +45,7 @@ def _fork_worker(settings: Settings, listener: socket.socket, threads: int) -> i
     pid = os.fork()
     if pid:
         return pid
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # while the app loads; _run_worker then stops cleanly
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     status = 1
     try:
@@ -74,12 +77,16 @@ def _run_worker(settings: Settings, listener: socket.socket, threads: int, ready
               file=sys.stderr, flush=True)
         return 2
     server: Any = waitress.create_server(app, sockets=[listener], threads=threads, ident=IDENT)
-    ready()
     try:
+        for signum in STOP_SIGNALS:  # both end server.run() with KeyboardInterrupt: a clean stop
+            signal.signal(signum, signal.default_int_handler)
+        ready()
         server.run()
     except KeyboardInterrupt:
         pass
     finally:
+        for signum in STOP_SIGNALS:  # a second signal (Ctrl-C reaches parent and workers) must not
+            signal.signal(signum, signal.SIG_IGN)  # cut the index write short
         server.close()
         app.extensions["sigverify"].close()
     return 0

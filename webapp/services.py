@@ -58,8 +58,9 @@ class Services:
             yield self.store
 
     def close(self) -> None:
-        """Release the database connections."""
-        self.store.close()
+        """Write the index changes its file lacks and release the database connections (clean stop)."""
+        with self.index_lock:
+            self.store.close()
 
 
 def start_services(settings: Settings) -> Services:

@@ -43,11 +43,31 @@ def markdown(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+RESULTS_FILE = HERE / "results.json"
+
+
+def read_results() -> dict:
+    """The results of earlier runs (empty when there are none)."""
+    return json.loads(RESULTS_FILE.read_text()) if RESULTS_FILE.is_file() else {}
+
+
+def write_results(results: dict) -> None:
+    """Write bench/results.json and the table of bench/results.md."""
+    RESULTS_FILE.write_text(json.dumps(results, indent=1) + "\n")
+    (HERE / "results.md").write_text(markdown(results))
+
+
+def record(name: str, values: dict) -> None:
+    """Merge ``values`` into benchmark ``name``'s results, keeping its other numbers (one part rerun)."""
+    results = read_results()
+    results[name] = {**results.get(name, {}), **values}
+    write_results(results)
+
+
 def main() -> None:
     """Run the benchmarks named on the command line (default: all) and write the results."""
     names = sys.argv[1:] or list(BENCHMARKS)
-    results_file = HERE / "results.json"
-    results = json.loads(results_file.read_text()) if results_file.is_file() else {}
+    results = read_results()
     for name in names:
         try:
             module = importlib.import_module(f"bench.{name}")
@@ -58,8 +78,7 @@ def main() -> None:
         print(f"running {name} ...", flush=True)
         results[name] = module.run()
         results[name]["seconds"] = round(time.monotonic() - started, 1)
-    results_file.write_text(json.dumps(results, indent=1) + "\n")
-    (HERE / "results.md").write_text(markdown(results))
+    write_results(results)
     print((HERE / "results.md").read_text())
 
 

@@ -1,7 +1,10 @@
-"""Store benchmarks: verify-by-ID overhead, 1:N search at scale, bulk import throughput.
+"""Store benchmarks: verify-by-ID overhead, 1:N search at scale, enrollment into a large store, bulk
+import throughput.
 
 ``python -m bench.store_bench [--customers N] [--references N] [--quick]`` prints one JSON object;
-``run()`` is what ``make bench`` (bench/run.py) calls. Synthetic vectors stand in for embeddings:
+``--only enroll --record`` runs one benchmark and merges its numbers into bench/results.json and
+results.md; ``run()`` is what ``make bench`` (bench/run.py) calls. Synthetic vectors stand in for
+embeddings:
 
 * verify: ``verify_signature`` against a SQLite database of ``customers`` x 3 references, with the
   embedding step replaced by a precomputed vector, so the time is everything outside the network
@@ -9,6 +12,10 @@
 * identify: ``VectorIndex`` (IVF past ``ivf_min_size``) over ``references`` unit vectors with a
   low-dimensional structure like real embeddings (a customer's references cluster); queries are new
   noisy samples of random customers; recall@10 is measured against exact inner-product search.
+* enroll: ``enroll_signatures`` of one new customer (3 synthetic PNGs, decoded and preprocessed; the
+  network replaced by given vectors) into a SQLite store holding ``enroll_references`` references
+  (IVF index), first with the index file written after every change (``index_save_every`` 1, the
+  behaviour before it was deferred), then with the default setting, in the same run and data dir.
 * import: ``import_dataset`` of a synthetic CEDAR-layout set with the shipped model (or an untrained
   one of the same architecture when the weights are absent), in signatures per second.
 """
@@ -47,6 +54,10 @@ class VectorsOnlyModel:
     def embed(self, images: list[Any], max_pixels: int = 0) -> np.ndarray:
         return np.repeat(self.query[None, :], len(images), axis=0)
 
+    def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
+        """The rows of ``query`` (one vector, or one per image) in place of the network's output."""
+        return np.resize(np.atleast_2d(self.query), (len(batch), DIM)).astype(np.float32)
+
     def score(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         logits = np.abs(np.atleast_2d(a) - np.atleast_2d(b)) @ self._kernel
         return (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
@@ -72,13 +83,31 @@ def structured_vectors(customers: int, per_customer: int, seed: int = 0) -> tupl
     return np.concatenate(chunks).astype(np.float32), sample
 
 
-def bench_verify(customers: int, per_customer: int = 3, queries: int = 300) -> dict[str, Any]:
-    """p50/p99 of verify_signature outside the embedding, over ``customers`` enrolled customers."""
+def insert_customers(store: Any, vectors: np.ndarray, per_customer: int) -> None:
+    """Customers ``c0000000``... with ``per_customer`` references each (rows of ``vectors``), in SQL only."""
     from sqlalchemy import insert
 
+    from store.schema import Customer, Reference
+
+    customers = len(vectors) // per_customer
+    now = datetime.now(timezone.utc)
+    with store.engine.begin() as connection:
+        for start in range(0, customers, 20_000):
+            stop = min(customers, start + 20_000)
+            connection.execute(insert(Customer), [
+                {"id": i + 1, "external_id": f"c{i:07d}", "status": "active",
+                 "created_at": now, "updated_at": now} for i in range(start, stop)])
+            connection.execute(insert(Reference), [
+                {"customer_id": i // per_customer + 1, "image_png": b"", "sha256": f"{i:064x}",
+                 "embedding": vectors[i].tobytes(), "model_version": VectorsOnlyModel.version,
+                 "created_at": now, "updated_at": now}
+                for i in range(start * per_customer, stop * per_customer)])
+
+
+def bench_verify(customers: int, per_customer: int = 3, queries: int = 300) -> dict[str, Any]:
+    """p50/p99 of verify_signature outside the embedding, over ``customers`` enrolled customers."""
     from store.database import Store
     from store.migrate import upgrade_database
-    from store.schema import Customer, Reference
     from store.settings import Settings
     from verify.service import verify_signature
 
@@ -86,20 +115,9 @@ def bench_verify(customers: int, per_customer: int = 3, queries: int = 300) -> d
     with tempfile.TemporaryDirectory() as folder:
         settings = Settings(data_dir=Path(folder))
         upgrade_database(settings)
-        now = datetime.now(timezone.utc)
         started = time.perf_counter()
         with Store(settings) as store:
-            with store.engine.begin() as connection:
-                for start in range(0, customers, 20_000):
-                    stop = min(customers, start + 20_000)
-                    connection.execute(insert(Customer), [
-                        {"id": i + 1, "external_id": f"c{i:07d}", "status": "active",
-                         "created_at": now, "updated_at": now} for i in range(start, stop)])
-                    connection.execute(insert(Reference), [
-                        {"customer_id": i // per_customer + 1, "image_png": b"", "sha256": f"{i:064x}",
-                         "embedding": vectors[i].tobytes(), "model_version": "bench",
-                         "created_at": now, "updated_at": now}
-                        for i in range(start * per_customer, stop * per_customer)])
+            insert_customers(store, vectors, per_customer)
             load_seconds = time.perf_counter() - started
             model = VectorsOnlyModel(vectors[0])
             rng = np.random.default_rng(3)
@@ -148,6 +166,61 @@ def bench_identify(references: int, per_customer: int = 5, queries: int = 200) -
         recall = float(np.mean([len(set(f) & set(e)) / 10 for f, e in zip(found, exact)]))
         result[f"identify_nprobe{nprobe}_ms_p50"] = float(np.percentile(np.asarray(times) * 1000, 50))
         result[f"identify_nprobe{nprobe}_recall_at_10"] = recall
+    return result
+
+
+def bench_enroll(
+    references: int = 200_000, old_enrollments: int = 5, enrollments: int = 30, per_customer: int = 3
+) -> dict[str, Any]:
+    """Latency of one enrollment into a store of ``references``: index file written after every change
+    (``index_save_every`` 1) versus the default (written every 1000 changes and at close)."""
+    from enroll.service import enroll_signatures
+    from store.consistency import sync_index
+    from store.database import Store
+    from store.migrate import upgrade_database
+    from store.settings import Settings
+    from tests.synthetic import png_bytes, synthetic_signature
+
+    customers = references // per_customer
+    vectors, _ = structured_vectors(customers + old_enrollments + enrollments, per_customer, seed=5)
+    base = Settings(enroll_blocking_warnings="")
+    result: dict[str, Any] = {"enroll_references": customers * per_customer, "enroll_images": per_customer,
+                              "enroll_default_save_every": base.index_save_every}
+    with tempfile.TemporaryDirectory() as folder:
+        settings = base.with_overrides(data_dir=Path(folder))
+        upgrade_database(settings)
+        with Store(settings) as store:
+            insert_customers(store, vectors[: customers * per_customer], per_customer)
+        writer = iter(range(customers, customers + old_enrollments + enrollments))
+
+        def enroll_one(store: Store, model: VectorsOnlyModel) -> float:
+            number = next(writer)
+            model.query = vectors[number * per_customer:(number + 1) * per_customer]
+            images = [png_bytes(synthetic_signature(number, s)) for s in range(per_customer)]
+            started = time.perf_counter()
+            enroll_signatures(store, model, f"new{number}", images)  # type: ignore[arg-type]
+            return time.perf_counter() - started
+
+        for label, save_every, count in (("save_every_1", 1, old_enrollments),
+                                         ("default", base.index_save_every, enrollments)):
+            model = VectorsOnlyModel(vectors[0])
+            store = Store(settings.with_overrides(index_save_every=save_every))
+            sync_index(store, model.version)  # loads the file (the first time: builds and writes it)
+            times_ms = 1000 * np.array([enroll_one(store, model) for _ in range(count)])
+            started = time.perf_counter()
+            store.close()  # writes the changes the file lacks (none with save_every 1)
+            result[f"enroll_{label}_p50_ms"] = float(np.percentile(times_ms, 50))
+            result[f"enroll_{label}_max_ms"] = float(times_ms.max())
+            result[f"enroll_{label}_mean_ms"] = float(times_ms.mean())
+            result[f"enroll_{label}_close_s"] = round(time.perf_counter() - started, 2)
+            result[f"enroll_{label}_count"] = count
+        result["enroll_index_file_mb"] = round(settings.index_path.stat().st_size / 2**20, 1)
+    write_ms = 1000 * result["enroll_default_close_s"]  # one whole write, as at every change before
+    result["enroll_default_amortised_ms"] = (result["enroll_default_mean_ms"]
+                                             + write_ms * per_customer / base.index_save_every)
+    result["enroll_speedup_p50"] = result["enroll_save_every_1_p50_ms"] / result["enroll_default_p50_ms"]
+    result["enroll_speedup_amortised"] = (result["enroll_save_every_1_mean_ms"]
+                                          / result["enroll_default_amortised_ms"])
     return result
 
 
@@ -201,14 +274,24 @@ def bench_decode_to_decision(store: Any, model: Any, writers: int, rounds: int =
             "verify_decode_to_decision_queries": len(times)}
 
 
-def run(customers: int = 100_000, references: int = 1_000_000, quick: bool = False) -> dict[str, Any]:
-    """All three benchmarks (``quick``: 10k customers, 100k references)."""
+BENCHMARKS = ("verify", "identify", "enroll", "import")
+
+
+def run(customers: int = 100_000, references: int = 1_000_000, quick: bool = False,
+        only: tuple[str, ...] = BENCHMARKS) -> dict[str, Any]:
+    """The benchmarks named in ``only`` (default all; ``quick``: 10k customers, 100k references for
+    verify and identify, 20k for enroll)."""
     if quick:
         customers, references = 10_000, 100_000
     results: dict[str, Any] = {}
-    results.update(bench_verify(customers))
-    results.update(bench_identify(references))
-    results.update(bench_import())
+    if "verify" in only:
+        results.update(bench_verify(customers))
+    if "identify" in only:
+        results.update(bench_identify(references))
+    if "enroll" in only:
+        results.update(bench_enroll(20_000 if quick else 200_000))
+    if "import" in only:
+        results.update(bench_import())
     return results
 
 
@@ -217,5 +300,13 @@ if __name__ == "__main__":
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--references", type=int, default=1_000_000)
     parser.add_argument("--quick", action="store_true", help="10k customers, 100k references")
+    parser.add_argument("--only", choices=BENCHMARKS, action="append", help="Run only this one (repeatable).")
+    parser.add_argument("--record", action="store_true",
+                        help="Merge the numbers into bench/results.json and results.md (as make bench does).")
     options = parser.parse_args()
-    print(json.dumps(run(options.customers, options.references, options.quick), indent=1))
+    measured = run(options.customers, options.references, options.quick, tuple(options.only or BENCHMARKS))
+    if options.record:
+        from bench.run import record
+
+        record("store_bench", measured)
+    print(json.dumps(measured, indent=1))

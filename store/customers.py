@@ -217,10 +217,12 @@ def reference_vectors(
     rows: dict[int, tuple[list[int], list[np.ndarray]]] = {}
     if not customer_ids:
         return {}
+    # Ordered as the (customer_id, model_version) index is: ordered by id alone, SQLite without
+    # statistics reads every reference through the model_version index to skip a sort.
     query = (
         select(Reference.customer_id, Reference.id, Reference.embedding)
         .where(Reference.customer_id.in_(customer_ids), Reference.model_version == model_version)
-        .order_by(Reference.id)
+        .order_by(Reference.customer_id, Reference.id)
     )
     for customer_pk, reference_id, data in session.execute(query):
         ids, vectors = rows.setdefault(int(customer_pk), ([], []))

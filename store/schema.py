@@ -83,12 +83,15 @@ class Reference(Base):
     """One enrolled reference signature: the normalised image (PNG) and its embedding."""
 
     __tablename__ = "references"
-    __table_args__ = (UniqueConstraint("customer_id", "sha256", name="uq_references_customer_sha256"),)
+    __table_args__ = (
+        UniqueConstraint("customer_id", "sha256", name="uq_references_customer_sha256"),
+        # A customer's references of one model version (verification, the enrollment cross-match);
+        # its leading column also serves look-ups by customer alone and the foreign key.
+        Index("ix_references_customer_id_model_version", "customer_id", "model_version"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    customer_id: Mapped[int] = mapped_column(
-        ForeignKey("customers.id", ondelete="CASCADE"), index=True
-    )
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     image_png: Mapped[bytes] = mapped_column(LargeBinary)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     embedding: Mapped[bytes] = mapped_column(LargeBinary)

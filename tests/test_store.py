@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from enroll.service import enroll_signatures
 from store.consistency import rebuild_index, sql_summary, sync_index
-from store.customers import delete_customer, list_customers, validate_customer_id
+from store.customers import delete_customer, list_customers, reference_vectors, validate_customer_id
 from store.database import Store, embedding_from_bytes, embedding_to_bytes
 from store.errors import CustomerNotFoundError, InvalidCustomerIdError
+from store.migrate import upgrade_database
 from store.schema import Customer, Reference, Verification
+from store.settings import Settings
 from tests.conftest import signature_png
 from verify.service import verify_signature
 
@@ -157,3 +161,81 @@ def test_a_flat_index_past_ivf_min_size_is_rebuilt_as_ivf(fake_store: Store, fak
     assert report.action == "rebuilt" and reopened.index is not None and reopened.index.kind == "ivf"
     assert index_equals_sql(reopened)
     assert sync_index(new_store(small), fake_model.version).action == "loaded"
+
+
+@pytest.fixture
+def sql_store(tmp_path: Path, database_url: str) -> Iterator[Store]:
+    """A migrated Store without an index or a model (the SQL queries only)."""
+    settings = Settings(data_dir=tmp_path / "var", database_url=database_url)
+    upgrade_database(settings)
+    opened = Store(settings)
+    yield opened
+    opened.close()
+
+
+def add_references(store: Store, rows: list[tuple[str, str]]) -> dict[str, list[int]]:
+    """Insert references ``(customer external ID, model version)`` in this order (creating the
+    customers); each embedding is filled with its reference id. Returns the reference ids per customer."""
+    ids: dict[str, list[int]] = {}
+    with store.transaction() as session:
+        customers = {name: Customer(external_id=name) for name, _ in rows}
+        session.add_all(customers.values())
+        for number, (name, version) in enumerate(rows):
+            reference = Reference(customer=customers[name], image_png=b"", sha256=f"{number:064x}",
+                                  embedding=embedding_to_bytes(np.zeros(256)), model_version=version)
+            session.add(reference)
+            session.flush()
+            reference.embedding = embedding_to_bytes(np.full(256, reference.id, dtype=np.float32))
+            ids.setdefault(name, []).append(reference.id)
+    return ids
+
+
+def test_reference_vectors_returns_each_customers_references_of_one_version(sql_store: Store):
+    ids = add_references(sql_store, [("c", "v1"), ("a", "v1"), ("a", "v2"), ("b", "v2"), ("c", "v1"),
+                                     ("a", "v1"), ("d", "v1")])
+    with sql_store.sessions() as session:
+        pks = dict(session.execute(select(Customer.external_id, Customer.id)).all())
+        asked = [pks["a"], pks["b"], pks["c"]]  # not d
+        found = {version: reference_vectors(session, asked, version) for version in ("v1", "v2")}
+        assert reference_vectors(session, [], "v1") == {}
+        assert reference_vectors(session, asked, "v3") == {}
+    a, b, c = ids["a"], ids["b"], ids["c"]
+    expected = {"v1": {pks["a"]: [a[0], a[2]], pks["c"]: c},
+                "v2": {pks["a"]: [a[1]], pks["b"]: b}}
+    for version, by_customer in expected.items():
+        assert {pk: list(found[version][pk][0]) for pk in found[version]} == by_customer
+        for reference_ids, vectors in found[version].values():
+            assert vectors.shape == (len(reference_ids), 256) and vectors.dtype == np.float32
+            assert np.array_equal(vectors[:, 0], reference_ids.astype(np.float32))
+
+
+@pytest.mark.parametrize("customers", [1, 3, 60])
+def test_reference_vectors_query_uses_the_customer_and_version_index_on_sqlite(
+    tmp_path: Path, customers: int
+):
+    """On a fresh SQLite database (no ANALYZE statistics) the query reads only the asked customers'
+    index entries, not every reference through the model_version index that all of them share."""
+    store = Store(Settings(data_dir=tmp_path / "var"))
+    upgrade_database(store.settings)
+    try:
+        add_references(store, [(f"c{n}", "v1") for n in range(100) for _ in range(2)])
+        statements: list[tuple[str, object]] = []
+
+        def capture(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+            statements.append((statement, parameters))
+
+        with store.sessions() as session:
+            pks = list(session.scalars(select(Customer.id).order_by(Customer.id)))[:customers]
+            event.listen(store.engine, "before_cursor_execute", capture)
+            try:
+                assert len(reference_vectors(session, pks, "v1")) == customers
+            finally:
+                event.remove(store.engine, "before_cursor_execute", capture)
+            [(statement, parameters)] = statements
+            plan = session.connection().exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            steps = [str(row[3]) for row in plan]
+    finally:
+        store.close()
+    reads = [step for step in steps if "references" in step]
+    assert reads, steps
+    assert all("USING INDEX ix_references_customer_id_model_version" in step for step in reads), steps

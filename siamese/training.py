@@ -7,10 +7,12 @@ and other-writer negatives), a margin loss on the embeddings' cosine similarity 
 over embeddings is meaningful), and a cosine-margin writer classifier whose classes are each training
 writer's genuine signatures and, separately, the forgeries of that writer (hard negatives).
 
-Writers are drawn so that each dataset fills the same share of the batches (``balance_datasets``),
-not in proportion to its writer count: the smallest set (CEDAR, 38 training writers against 112
-Hindi) is otherwise seen least. Validation and the saved model use an exponential moving average of
-the weights (``ema_decay``), which is steadier from epoch to epoch than the raw weights.
+Validation and the saved model use an exponential moving average of the weights (``ema_decay``),
+which is steadier from epoch to epoch than the raw weights. Each epoch's candidate is judged the way
+it would be shipped (``select_after_head_fit``): its head refitted on the training writers, then the
+validation writers scored with the service's rule. The head trained with the twin ranks epochs
+differently: it preferred epoch 11 of a 36-epoch run whose last epoch, refitted, was better.
+``balance_datasets`` draws writers so that each dataset fills the same share of the batches.
 """
 
 from __future__ import annotations
@@ -54,8 +56,9 @@ class TrainConfig:
     classifier_scale: float = 16.0
     classifier_margin: float = 0.2
     augment: bool = True
-    balance_datasets: bool = True
+    balance_datasets: bool = False
     ema_decay: float = 0.998
+    select_after_head_fit: bool = True
     references: int = 5
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -277,13 +280,16 @@ class Trainer:
         return {"pair_loss": means[0], "contrastive_loss": means[1], "classifier_loss": means[2]}
 
     def serving_model(self):
-        """A SignatureModel over the current weights (for validation)."""
+        """A SignatureModel over a copy of the current (averaged) weights, for validation and saving."""
         from siamese.model import SignatureModel
-        from siamese.network import build_siamese
+        from siamese.network import build_head, build_siamese, build_twin
 
-        if self.config.ema_decay > 0:
-            return SignatureModel(build_siamese(self.ema_twin, self.ema_head), "training")
-        return SignatureModel(build_siamese(self.twin, self.head), "training")
+        averaged = self.config.ema_decay > 0
+        twin, head = (self.ema_twin, self.ema_head) if averaged else (self.twin, self.head)
+        twin_copy, head_copy = build_twin(self.config.network), build_head(self.config.network.embedding_dim)
+        twin_copy.set_weights(twin.get_weights())
+        head_copy.set_weights(head.get_weights())
+        return SignatureModel(build_siamese(twin_copy, head_copy), "training")
 
 
 def _masked_mean(values, mask):
@@ -317,7 +323,7 @@ def train(
     for epoch in range(int(trainer.epoch.numpy()), config.epochs):
         losses = trainer.run_epoch(epoch, progress)
         model = trainer.serving_model()
-        validation = evaluate_embeddings(model, data, data.split["validation"], config.references)
+        validation = validate(model, data, config)
         score = mean_metric(validation, "eer_skilled") + mean_metric(validation, "eer_random")
         entry = {"epoch": epoch + 1, **losses, "validation": validation, "selection_score": score}
         history.append(entry)
@@ -353,14 +359,27 @@ def embed_writers(model: Any, data: TrainingData, writers: Sequence[str]) -> np.
     return embeddings
 
 
+def validate(model: Any, data: TrainingData, config: TrainConfig) -> dict[str, Any]:
+    """The validation results of an epoch's ``model``: with its head refitted first (in place) when
+    ``config.select_after_head_fit``, so epochs are compared by the rule that would ship."""
+    if config.select_after_head_fit:
+        fit_head_on_training_writers(model, data, config.head)
+    return evaluate_embeddings(model, data, data.split["validation"], config.references)
+
+
+def fit_head_on_training_writers(model: Any, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:
+    """Refit ``model``'s head and normalisation on the training writers; returns the card section."""
+    embeddings = embed_writers(model, data, data.split["train"])
+    genuine, forged = index_records(data.records, data.usable)
+    return fit_head(model, embeddings, genuine, forged, data.split["train"], config)
+
+
 def refit_head(model_path: Path, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:
     """Fit the head of the model at ``model_path`` on its training writers and save it in place."""
     from siamese.model import SignatureModel
 
     model = SignatureModel.load(model_path)
-    embeddings = embed_writers(model, data, data.split["train"])
-    genuine, forged = index_records(data.records, data.usable)
-    section = fit_head(model, embeddings, genuine, forged, data.split["train"], config)
+    section = fit_head_on_training_writers(model, data, config)
     model.save(model_path)
     return section
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from siamese.evaluation import Trials, build_trials, summarize
 from siamese.model import SignatureModel, card_path_for
 from siamese.network import NetworkConfig
-from siamese.training import TrainConfig, Trainer, load_training_data, writer_probabilities
+from siamese.training import TrainConfig, Trainer, load_training_data, validate, writer_probabilities
 from tests.synthetic import write_cedar_layout
 from webapp.cli import main
 
@@ -194,3 +194,21 @@ def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_
     plain.run_epoch(0, progress=False)
     served = plain.serving_model().twin.get_weights()
     assert all(np.array_equal(r, s) for r, s in zip(plain.twin.get_weights(), served))
+
+
+def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset, tmp_path):
+    config = replace(TrainConfig(), epochs=1, steps_per_epoch=4, writers_per_batch=6, seed=3,
+                     network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1))))
+    data = load_training_data([dataset], config, tmp_path / "c", progress=False)
+    trainer = Trainer(data, config, tmp_path / "w")
+    trainer.run_epoch(0, progress=False)
+    trained_head = trainer.ema_head.get_weights()
+    model = trainer.serving_model()
+    assert validate(model, data, config)[dataset.name]["eer_skilled"] is not None
+    assert model.normalisation.strength == config.head.normalisation_strength  # the refit's rule
+    refitted = model.head.get_layer("similarity").get_weights()
+    assert not np.allclose(refitted[0], trained_head[0])
+    assert all(np.array_equal(a, b) for a, b in zip(trainer.ema_head.get_weights(), trained_head))
+    untouched = trainer.serving_model()
+    validate(untouched, data, replace(config, select_after_head_fit=False))
+    assert untouched.normalisation.strength == 0.0

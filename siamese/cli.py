@@ -46,16 +46,18 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--no-augment", is_flag=True, help="Train without augmentation.")
 @click.option("--balance-datasets", is_flag=True,
               help="Give each dataset an equal share of batch writers (default: every writer equally).")
-@click.option("--select-with-trained-head", is_flag=True,
-              help="Pick the best epoch with the head trained alongside the twin, not a refitted one.")
+@click.option("--select-after-head-fit", is_flag=True,
+              help="Judge each epoch with its head refitted and the service's rule (default: the head "
+                   "trained alongside the twin).")
 @click.option("--ema-decay", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
-              help="Decay of the weight average that is validated and saved (0 = raw weights).")
+              help="Validate and save an average of the weights with this decay, e.g. 0.998 "
+                   "(default 0: the raw weights).")
 @click.option("--max-minutes", type=float, default=None, help="Stop after the epoch that passes this time.")
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
                   writers_per_batch, learning_rate, seed, no_augment, balance_datasets,
-                  select_with_trained_head, ema_decay,
+                  select_after_head_fit, ema_decay,
                   max_minutes, tiny, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
@@ -71,8 +73,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
         config = replace(config, augment=False)
     if balance_datasets:
         config = replace(config, balance_datasets=True)
-    if select_with_trained_head:
-        config = replace(config, select_after_head_fit=False)
+    if select_after_head_fit:
+        config = replace(config, select_after_head_fit=True)
     if tiny:
         config = replace(config, network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)),
                                                        embedding_dim=256))

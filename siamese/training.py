@@ -7,11 +7,11 @@ and other-writer negatives), a margin loss on the embeddings' cosine similarity 
 over embeddings is meaningful), and a cosine-margin writer classifier whose classes are each training
 writer's genuine signatures and, separately, the forgeries of that writer (hard negatives).
 
-Validation and the saved model use an exponential moving average of the weights (``ema_decay``),
-which is steadier from epoch to epoch than the raw weights. Each epoch's candidate is judged the way
-it would be shipped (``select_after_head_fit``): its head refitted on the training writers, then the
-validation writers scored with the service's rule. The head trained with the twin ranks epochs
-differently: it preferred epoch 11 of a 36-epoch run whose last epoch, refitted, was better.
+Options tried after the shipped model (off by default, so its card's command still reproduces it;
+README "Accuracy" has what each measured): ``ema_decay`` validates and saves an exponential moving
+average of the weights, steadier from epoch to epoch than the raw weights; ``select_after_head_fit``
+judges each epoch the way it would ship (head refitted on the training writers, validation writers
+scored with the service's rule) instead of with the head trained alongside the twin;
 ``balance_datasets`` draws writers so that each dataset fills the same share of the batches.
 """
 
@@ -57,8 +57,8 @@ class TrainConfig:
     classifier_margin: float = 0.2
     augment: bool = True
     balance_datasets: bool = False
-    ema_decay: float = 0.998
-    select_after_head_fit: bool = True
+    ema_decay: float = 0.0
+    select_after_head_fit: bool = False
     references: int = 5
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     network: NetworkConfig = field(default_factory=NetworkConfig)
@@ -133,11 +133,17 @@ class BatchSampler:
         return np.array(indices), np.array(writer_ids, np.int32), np.array(genuine_flags)
 
 
-def writer_probabilities(writers: Sequence[str], balance_datasets: bool) -> np.ndarray:
-    """Sampling probability of each writer: equal per dataset when balancing, else equal per writer."""
+def writer_probabilities(writers: Sequence[str], balance_datasets: bool) -> np.ndarray | None:
+    """Sampling probability of each writer, equal per dataset; None (uniform) when not balancing.
+
+    None rather than equal weights: numpy draws a different sequence when given ``p``, and the
+    shipped model was trained with uniform draws.
+    """
+    if not balance_datasets:
+        return None
     datasets = [writer.split("/", 1)[0] for writer in writers]
     counts = {name: datasets.count(name) for name in set(datasets)}
-    weights = np.array([1.0 / counts[name] if balance_datasets else 1.0 for name in datasets])
+    weights = np.array([1.0 / counts[name] for name in datasets])
     return weights / weights.sum()
 
 
@@ -179,13 +185,17 @@ class Trainer:
         self.sampler = BatchSampler(data, config)
         self.twin = build_twin(config.network)
         self.head = build_head(config.network.embedding_dim)
-        self.ema_twin = build_twin(config.network)
-        self.ema_head = build_head(config.network.embedding_dim)
-        self.ema_twin.set_weights(self.twin.get_weights())
-        self.ema_head.set_weights(self.head.get_weights())
         classes = 2 * len(self.sampler.writers)
         initial = tf.random.normal([classes, config.network.embedding_dim], stddev=0.05, seed=config.seed)
         self.classifier = tf.Variable(initial, name="writer_classifier")
+        self.averaged = config.ema_decay > 0
+        parts = {}
+        if self.averaged:  # built after everything random, so a run without averaging draws as before
+            self.ema_twin = build_twin(config.network)
+            self.ema_head = build_head(config.network.embedding_dim)
+            self.ema_twin.set_weights(self.twin.get_weights())
+            self.ema_head.set_weights(self.head.get_weights())
+            parts = {"ema_twin": self.ema_twin, "ema_head": self.ema_head}
         total_steps = config.epochs * config.steps_per_epoch
         schedule = keras.optimizers.schedules.CosineDecay(
             initial_learning_rate=config.learning_rate / 20, decay_steps=max(1, total_steps),
@@ -195,9 +205,8 @@ class Trainer:
         self.epoch = tf.Variable(0, dtype=tf.int64, name="epoch")
         self.best_score = tf.Variable(np.inf, dtype=tf.float64, name="best_score")
         self.checkpoint = tf.train.Checkpoint(twin=self.twin, head=self.head, classifier=self.classifier,
-                                              ema_twin=self.ema_twin, ema_head=self.ema_head,
                                               optimizer=self.optimizer, epoch=self.epoch,
-                                              best_score=self.best_score)
+                                              best_score=self.best_score, **parts)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(work_dir / "checkpoints"), 2)
         self.step_fn = tf.function(self._train_step, reduce_retracing=True)
 
@@ -248,7 +257,8 @@ class Trainer:
                     + config.classifier_weight * class_loss)
         gradients = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables))
-        self._update_average()
+        if self.averaged:
+            self._update_average()
         return pair_loss, contrastive, class_loss
 
     def _update_average(self) -> None:
@@ -284,8 +294,7 @@ class Trainer:
         from siamese.model import SignatureModel
         from siamese.network import build_head, build_siamese, build_twin
 
-        averaged = self.config.ema_decay > 0
-        twin, head = (self.ema_twin, self.ema_head) if averaged else (self.twin, self.head)
+        twin, head = (self.ema_twin, self.ema_head) if self.averaged else (self.twin, self.head)
         twin_copy, head_copy = build_twin(self.config.network), build_head(self.config.network.embedding_dim)
         twin_copy.set_weights(twin.get_weights())
         head_copy.set_weights(head.get_weights())

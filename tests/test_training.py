@@ -130,9 +130,11 @@ def dataset_name(card: dict) -> str:
 
 
 def test_resume_continues_from_checkpoint(dataset, tmp_path):
+    """Resuming a run with the optional weight average, refit selection and balancing (all restored)."""
     out, work = tmp_path / "m.keras", tmp_path / "work"
     args = ["train", "--data", str(dataset), "--out", str(out), "--work-dir", str(work),
-            "--cache-dir", str(tmp_path / "c"), *TINY]
+            "--cache-dir", str(tmp_path / "c"), "--ema-decay", "0.998", "--select-after-head-fit",
+            "--balance-datasets", *TINY]
     first = CliRunner().invoke(main, [*args, "--epochs", "2", "--max-minutes", "0"])
     assert first.exit_code == 0, first.output
     assert json.loads(card_path_for(out).read_text())["epochs_run"] == 1
@@ -140,6 +142,9 @@ def test_resume_continues_from_checkpoint(dataset, tmp_path):
     assert second.exit_code == 0, second.output
     history = json.loads((work / "history.json").read_text())["history"]
     assert [entry["epoch"] for entry in history] == [1, 2]
+    options = json.loads(card_path_for(out).read_text())["hyperparameters"]
+    assert (options["ema_decay"], options["select_after_head_fit"], options["balance_datasets"]) == (
+        0.998, True, True)
 
 
 def test_summarize_counts_and_perfect_separation():
@@ -177,13 +182,12 @@ def test_balanced_sampling_gives_each_dataset_an_equal_share():
     writers = ["small/a", "small/b", "big/a", "big/b", "big/c", "big/d", "big/e", "big/f"]
     balanced = writer_probabilities(writers, balance_datasets=True)
     assert balanced[:2].sum() == pytest.approx(0.5) and balanced[2:].sum() == pytest.approx(0.5)
-    uniform = writer_probabilities(writers, balance_datasets=False)
-    assert np.allclose(uniform, 1 / len(writers))
+    assert writer_probabilities(writers, balance_datasets=False) is None  # numpy's uniform draw
 
 
 def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_path):
     """With averaging on, the validated weights lag the raw ones; with decay 0 they are the raw ones."""
-    config = replace(TrainConfig(), epochs=1, steps_per_epoch=6, writers_per_batch=6, seed=3,
+    config = replace(TrainConfig(), epochs=1, steps_per_epoch=6, writers_per_batch=6, seed=3, ema_decay=0.998,
                      network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1))))
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     averaged = Trainer(data, config, tmp_path / "a")
@@ -191,14 +195,16 @@ def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_
     raw, mean = averaged.twin.get_weights(), averaged.serving_model().twin.get_weights()
     assert any(not np.allclose(r, m) for r, m in zip(raw, mean))
     plain = Trainer(data, replace(config, ema_decay=0.0), tmp_path / "p")
+    assert not hasattr(plain, "ema_twin")  # no second copy, and the random draws of the shipped recipe
     plain.run_epoch(0, progress=False)
     served = plain.serving_model().twin.get_weights()
     assert all(np.array_equal(r, s) for r, s in zip(plain.twin.get_weights(), served))
 
 
 def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset, tmp_path):
-    config = replace(TrainConfig(), epochs=1, steps_per_epoch=4, writers_per_batch=6, seed=3,
-                     network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1))))
+    tiny = NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)))
+    config = replace(TrainConfig(), epochs=1, steps_per_epoch=4, writers_per_batch=6, seed=3, ema_decay=0.998,
+                     select_after_head_fit=True, network=tiny)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     trainer = Trainer(data, config, tmp_path / "w")
     trainer.run_epoch(0, progress=False)

@@ -1,0 +1,90 @@
+"""Two models on the same writers: pooled skilled-forgery EER of each and a paired bootstrap over writers.
+
+Both models score the same trials (the ``sigverify evaluate`` protocol with the same references and
+queries, over several reference draws); writers are resampled with replacement, and the EER
+difference (B - A) is recomputed on each resample. An interval that contains 0 means the writers at
+hand cannot tell the two models apart. Needs ../shared/datasets and both models' cards (same split).
+
+    python -m bench.compare_models A.keras B.keras [--writers validation] [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
+
+
+def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per writer: (labels 1 genuine / 0 skilled forgery, scores) over ``seeds`` reference draws."""
+    from siamese.canvas_cache import canvases_to_batch, load_canvases
+    from siamese.datasets import load_dataset
+    from siamese.evaluation import build_trials, index_records, score_trials
+
+    wanted = set(writers)
+    records = [r for name in NAMES for r in load_dataset(DATASETS / name) if r.writer in wanted]
+    canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
+    embeddings = np.zeros((len(records), model.embedding_dim), np.float32)
+    keep = np.flatnonzero(usable)
+    embeddings[keep] = model.embed_preprocessed(canvases_to_batch(canvases[keep]))
+    genuine, forged = index_records(records, usable)
+    found: dict[str, tuple[list[int], list[float]]] = {}
+    for seed in range(seeds):
+        for plan in build_trials(sorted(wanted), genuine, forged, 5, seed):
+            trials = score_trials(model, embeddings, [plan])
+            labels, scores = found.setdefault(plan[0], ([], []))
+            for score, kind in zip(trials.scores, trials.kinds):
+                if kind != "random":
+                    labels.append(int(kind == "genuine"))
+                    scores.append(score)
+    return {w: (np.asarray(labels), np.asarray(scores)) for w, (labels, scores) in found.items()}
+
+
+def pooled_eer(trials: dict[str, tuple[np.ndarray, np.ndarray]], writers) -> float:
+    """The skilled-forgery EER of the given writers' trials pooled together (repeats count twice)."""
+    from siamese.metrics import equal_error_rate
+
+    labels = np.concatenate([trials[w][0] for w in writers])
+    scores = np.concatenate([trials[w][1] for w in writers])
+    return float(equal_error_rate(labels, scores)[0])
+
+
+def compare(path_a: Path, path_b: Path, split: str, seeds: int, rounds: int) -> dict[str, float]:
+    """EER of A and B, B - A, and its 95% bootstrap interval over writers."""
+    from siamese.model import SignatureModel
+
+    model_a, model_b = SignatureModel.load(path_a), SignatureModel.load(path_b)
+    writers = sorted(model_a.card["split"][split])
+    if sorted(model_b.card["split"][split]) != writers:
+        raise SystemExit("the two models were not trained on the same split")
+    trials_a, trials_b = writer_trials(model_a, writers, seeds), writer_trials(model_b, writers, seeds)
+    writers = sorted(set(trials_a) & set(trials_b))
+    rng = np.random.default_rng(0)
+    differences = []
+    for _ in range(rounds):
+        sample = rng.choice(writers, size=len(writers), replace=True)
+        differences.append(pooled_eer(trials_b, sample) - pooled_eer(trials_a, sample))
+    low, high = np.percentile(differences, [2.5, 97.5])
+    eer_a, eer_b = pooled_eer(trials_a, writers), pooled_eer(trials_b, writers)
+    return {"writers": len(writers), "reference_draws": seeds, "eer_skilled_a": eer_a,
+            "eer_skilled_b": eer_b, "difference": eer_b - eer_a, "interval_95": [float(low), float(high)]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("model_a", type=Path)
+    parser.add_argument("model_b", type=Path)
+    parser.add_argument("--writers", default="validation", choices=["validation", "test"])
+    parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args()
+    print(json.dumps(compare(args.model_a, args.model_b, args.writers, args.seeds, args.rounds), indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -290,15 +290,19 @@ class Trainer:
         return {"pair_loss": means[0], "contrastive_loss": means[1], "classifier_loss": means[2]}
 
     def serving_model(self):
-        """A SignatureModel over a copy of the current (averaged) weights, for validation and saving."""
+        """A SignatureModel over the current (averaged) weights, for validation and saving; over a copy
+        of them when validation refits the head, so the refit never touches the trained head."""
         from siamese.model import SignatureModel
         from siamese.network import build_head, build_siamese, build_twin
 
         twin, head = (self.ema_twin, self.ema_head) if self.averaged else (self.twin, self.head)
-        twin_copy, head_copy = build_twin(self.config.network), build_head(self.config.network.embedding_dim)
-        twin_copy.set_weights(twin.get_weights())
-        head_copy.set_weights(head.get_weights())
-        return SignatureModel(build_siamese(twin_copy, head_copy), "training")
+        if self.config.select_after_head_fit:
+            network = self.config.network
+            twin_copy, head_copy = build_twin(network), build_head(network.embedding_dim)
+            twin_copy.set_weights(twin.get_weights())
+            head_copy.set_weights(head.get_weights())
+            twin, head = twin_copy, head_copy
+        return SignatureModel(build_siamese(twin, head), "training")
 
 
 def _masked_mean(values, mask):

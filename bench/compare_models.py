@@ -22,16 +22,14 @@ NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
 
 def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per writer: (labels 1 genuine / 0 skilled forgery, scores) over ``seeds`` reference draws."""
-    from siamese.canvas_cache import canvases_to_batch, load_canvases
+    from siamese.canvas_cache import load_canvases
     from siamese.datasets import load_dataset
-    from siamese.evaluation import build_trials, index_records, score_trials
+    from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials
 
     wanted = set(writers)
     records = [r for name in NAMES for r in load_dataset(DATASETS / name) if r.writer in wanted]
     canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
-    embeddings = np.zeros((len(records), model.embedding_dim), np.float32)
-    keep = np.flatnonzero(usable)
-    embeddings[keep] = model.embed_preprocessed(canvases_to_batch(canvases[keep]))
+    embeddings = embed_canvases(model, canvases, usable)
     genuine, forged = index_records(records, usable)
     found: dict[str, tuple[list[int], list[float]]] = {}
     for seed in range(seeds):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import click
-import numpy as np
 
 from siamese.datasets import LAYOUTS
 
@@ -128,9 +127,9 @@ def evaluate_command(settings, data_dirs, layout, cache_dir, model_path, referen
 
 def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
     """Load data, pick writers, score the protocol; returns (summary dict, trials)."""
-    from siamese.canvas_cache import canvases_to_batch, load_canvases
+    from siamese.canvas_cache import load_canvases
     from siamese.datasets import load_dataset
-    from siamese.evaluation import build_trials, index_records, score_trials, summarize
+    from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials, summarize
 
     records = [r for d in data_dirs for r in load_dataset(d, layout)]
     all_writers = sorted({r.writer for r in records})
@@ -139,9 +138,7 @@ def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
     indices = [i for i, r in enumerate(records) if r.writer in wanted]
     records = [records[i] for i in indices]
     canvases, usable = load_canvases([r.path for r in records], cache_dir)
-    embeddings = np.zeros((len(records), model.embedding_dim), dtype=np.float32)
-    keep = np.flatnonzero(usable)
-    embeddings[keep] = model.embed_preprocessed(canvases_to_batch(canvases[keep]))
+    embeddings = embed_canvases(model, canvases, usable)
     genuine, forged = index_records(records, usable)
     plan = build_trials(chosen, genuine, forged, references, seed)
     if not plan:

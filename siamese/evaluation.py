@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from siamese.canvas_cache import canvases_to_batch
 from siamese.metrics import equal_error_rate, far_frr, roc_auc
 from siamese.scoring import aggregate_scores
 
@@ -34,6 +35,15 @@ class Trials:
         kinds = np.array(self.kinds)
         keep = (kinds == "genuine") | (kinds == negative_kind)
         return (kinds[keep] == "genuine").astype(int), np.array(self.scores)[keep]
+
+
+def embed_canvases(model: Any, canvases: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Embeddings of the cached ``canvases`` where ``keep`` holds; the other rows stay zero."""
+    embeddings = np.zeros((len(canvases), model.embedding_dim), dtype=np.float32)
+    rows = np.flatnonzero(keep)
+    if rows.size:
+        embeddings[rows] = model.embed_preprocessed(canvases_to_batch(canvases[rows]))
+    return embeddings
 
 
 def build_trials(

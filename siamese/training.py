@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from siamese.canvas_cache import canvases_to_batch, load_canvases
 from siamese.datasets import SignatureRecord, load_dataset, split_writers
-from siamese.evaluation import build_trials, index_records, score_trials, summarize
+from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials, summarize
 from siamese.head_fit import HeadFitConfig, fit_head
 from siamese.network import NetworkConfig
 
@@ -365,11 +365,8 @@ def train(
 def embed_writers(model: Any, data: TrainingData, writers: Sequence[str]) -> np.ndarray:
     """Embeddings of the usable images of ``writers`` (other rows stay zero)."""
     wanted = set(writers)
-    subset = [i for i, r in enumerate(data.records) if r.writer in wanted and data.usable[i]]
-    embeddings = np.zeros((len(data.records), model.embedding_dim), dtype=np.float32)
-    if subset:
-        embeddings[subset] = model.embed_preprocessed(canvases_to_batch(data.canvases[subset]))
-    return embeddings
+    chosen = np.array([r.writer in wanted for r in data.records], dtype=bool)
+    return embed_canvases(model, data.canvases, chosen & data.usable)
 
 
 def validate(model: Any, data: TrainingData, config: TrainConfig) -> dict[str, Any]:

@@ -12,7 +12,8 @@ README "Accuracy" has what each measured): ``ema_decay`` validates and saves an 
 average of the weights, steadier from epoch to epoch than the raw weights; ``select_after_head_fit``
 judges each epoch the way it would ship (head refitted on the training writers, validation writers
 scored with the service's rule) instead of with the head trained alongside the twin;
-``balance_datasets`` draws writers so that each dataset fills the same share of the batches.
+``balance_datasets`` draws writers so that each dataset fills the same share of the batches;
+``augment_profile="strong"`` widens the augmentation for unseen scanners and pens.
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ class TrainConfig:
     classifier_scale: float = 16.0
     classifier_margin: float = 0.2
     augment: bool = True
+    augment_profile: str = "standard"
     balance_datasets: bool = False
     ema_decay: float = 0.0
     select_after_head_fit: bool = False
@@ -220,12 +222,12 @@ class Trainer:
 
     def _train_step(self, images, writer_ids, genuine):
         """One optimisation step on a batch; returns the three losses."""
-        from siamese.augment import augment_batch
+        from siamese.augment import PROFILES, augment_batch
 
         tf = self.tf
         config = self.config
         if config.augment:
-            images = augment_batch(images)
+            images = augment_batch(images, PROFILES[config.augment_profile])
         size = tf.shape(writer_ids)[0]
         rows, cols = tf.meshgrid(tf.range(size), tf.range(size), indexing="ij")
         upper = rows < cols

@@ -130,11 +130,12 @@ def dataset_name(card: dict) -> str:
 
 
 def test_resume_continues_from_checkpoint(dataset, tmp_path):
-    """Resuming a run with the optional weight average, refit selection and balancing (all restored)."""
+    """Resuming a run with the optional weight average, refit selection, balancing and strong
+    augmentation (all restored)."""
     out, work = tmp_path / "m.keras", tmp_path / "work"
     args = ["train", "--data", str(dataset), "--out", str(out), "--work-dir", str(work),
             "--cache-dir", str(tmp_path / "c"), "--ema-decay", "0.998", "--select-after-head-fit",
-            "--balance-datasets", *TINY]
+            "--balance-datasets", "--augment", "strong", *TINY]
     first = CliRunner().invoke(main, [*args, "--epochs", "2", "--max-minutes", "0"])
     assert first.exit_code == 0, first.output
     assert json.loads(card_path_for(out).read_text())["epochs_run"] == 1
@@ -143,8 +144,8 @@ def test_resume_continues_from_checkpoint(dataset, tmp_path):
     history = json.loads((work / "history.json").read_text())["history"]
     assert [entry["epoch"] for entry in history] == [1, 2]
     options = json.loads(card_path_for(out).read_text())["hyperparameters"]
-    assert (options["ema_decay"], options["select_after_head_fit"], options["balance_datasets"]) == (
-        0.998, True, True)
+    assert (options["ema_decay"], options["select_after_head_fit"], options["balance_datasets"],
+            options["augment_profile"]) == (0.998, True, True, "strong")
 
 
 def test_summarize_counts_and_perfect_separation():

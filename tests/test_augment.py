@@ -1,0 +1,62 @@
+"""Training augmentation: the elastic warp's resampling, and what each profile may do to a canvas."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from siamese.augment import PROFILES, _bilinear_sample, augment_batch, elastic_warp
+
+
+def _canvases(count: int = 4) -> tf.Tensor:
+    """Random strokes: a few bright horizontal and vertical bars on a zero background."""
+    rng = np.random.default_rng(0)
+    images = np.zeros((count, 150, 220, 1), np.float32)
+    for image in images:
+        for _ in range(6):
+            row, col = rng.integers(20, 130), rng.integers(20, 200)
+            image[row:row + 3, col - 15:col + 15] = rng.uniform(0.3, 1.0)
+            image[row - 10:row + 10, col:col + 2] = rng.uniform(0.3, 1.0)
+    return tf.constant(images)
+
+
+def test_bilinear_sample_matches_keras_map_coordinates_inside_and_outside_the_canvas():
+    images = tf.random.uniform([3, 15, 22], seed=1)
+    rows = tf.random.uniform([3, 15, 22], -2.0, 17.0, seed=2)
+    cols = tf.random.uniform([3, 15, 22], -2.0, 24.0, seed=3)
+    batch = tf.broadcast_to(tf.range(3, dtype=tf.float32)[:, None, None], rows.shape)
+    expected = keras.ops.image.map_coordinates(images, tf.stack([batch, rows, cols]), order=1,
+                                               fill_mode="constant", fill_value=0.0)
+    np.testing.assert_allclose(_bilinear_sample(images, rows, cols).numpy(), np.asarray(expected), atol=1e-5)
+
+
+def test_elastic_warp_without_displacement_is_the_identity_and_with_it_moves_ink():
+    images = _canvases()
+    np.testing.assert_allclose(elastic_warp(images, 0.0).numpy(), images.numpy(), atol=1e-6)
+    tf.random.set_seed(5)
+    warped = elastic_warp(images, 2.0).numpy()
+    assert not np.allclose(warped, images.numpy(), atol=1e-3)
+    ink_before, ink_after = images.numpy().sum(), warped.sum()
+    assert abs(ink_after - ink_before) < 0.1 * ink_before  # strokes bend, they do not vanish
+
+
+def test_every_profile_keeps_the_canvas_shape_and_range_and_changes_it():
+    images = _canvases()
+    for name, profile in PROFILES.items():
+        tf.random.set_seed(7)
+        out = augment_batch(images, profile).numpy()
+        assert out.shape == images.shape, name
+        assert out.min() >= 0.0 and out.max() <= 1.0, name
+        assert not np.allclose(out, images.numpy(), atol=1e-3), name
+
+
+def test_binarised_ink_has_one_level_per_image():
+    profile = replace(PROFILES["strong"], binarize_p=1.0, specks_p=0.0)
+    tf.random.set_seed(11)
+    out = augment_batch(_canvases(), profile).numpy()
+    for image in out:
+        levels = np.unique(np.round(image[image > 0], 5))
+        assert len(levels) == 1, levels

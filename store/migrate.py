@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,13 +13,14 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 
 from store.database import make_engine
 from store.schema import Base
 from store.settings import Settings
 
 MIGRATION_LOCK_KEY = 0x5167_7665  # any constant shared by every sigverify process
+MIGRATION_LOCK_POLL_SECONDS = 0.2
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
 
@@ -36,9 +38,7 @@ def upgrade_database(settings: Settings, revision: str = "head", engine: Engine 
     own_engine = engine is None
     engine = engine if engine is not None else make_engine(settings.database_url)
     try:
-        with _migration_lock(settings), engine.begin() as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        with _migration_lock(settings), _migration_connection(engine) as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     finally:
@@ -55,6 +55,40 @@ def _migration_lock(settings: Settings) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """The connection to migrate on: SQLite's in one transaction; PostgreSQL's outside any transaction.
+
+    On PostgreSQL each migration commits on its own (0005 builds indexes CONCURRENTLY, which cannot
+    run in a transaction), so the advisory lock is held by the session, not by a transaction.
+    """
+    if engine.dialect.name != "postgresql":
+        with engine.begin() as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        _take_advisory_lock(connection)
+        try:
+            yield connection
+        finally:
+            connection.rollback()
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+            connection.commit()
+
+
+def _take_advisory_lock(connection: Connection) -> None:
+    """Wait for the PostgreSQL migration lock, polling without holding a transaction in between.
+
+    A session blocked in ``pg_advisory_lock`` holds a snapshot, which the migrating session's
+    ``CREATE INDEX CONCURRENTLY`` would wait for: a deadlock that PostgreSQL resolves by cancelling one.
+    """
+    query = text("SELECT pg_try_advisory_lock(:key)")
+    while not connection.execute(query, {"key": MIGRATION_LOCK_KEY}).scalar():
+        connection.rollback()
+        time.sleep(MIGRATION_LOCK_POLL_SECONDS)
+    connection.commit()
 
 
 def schema_differences(engine: Engine) -> list[Any]:

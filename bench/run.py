@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("embedding_bench", "store_bench", "http_bench", "load_bench")
+BENCHMARKS = ("embedding_bench", "store_bench", "http_bench", "load_bench", "preprocess_memory")
 
 
 def markdown(results: dict) -> str:

@@ -5,19 +5,26 @@ orientation; transparency on white; hostile files refused with an ImageError), g
 (dark ink on light paper; inverted scans are flipped), background removal with Otsu's threshold on a
 lightly smoothed copy, removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the
 aspect ratio, ink as high values in [0, 1]. The same input always gives the same output.
+
+An image longer than ``REDUCE_ABOVE_SIDE`` on a side is reduced before the float work (a box average
+by an integer factor; a JPEG is decoded at 1/2, 1/4 or 1/8 scale to start with), and every image is
+made gray a tile at a time: preprocessing a 40 Mpx upload peaks at 0.1 to 0.25 GB (the decoded pixels
+dominate), not 0.9 GB (``python -m bench.preprocess_memory``). Images up to that side, the training
+datasets among them, give the same canvas as before.
 """
 
 from __future__ import annotations
 
 import io
+import math
 import struct
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, UnidentifiedImageError
 from scipy import ndimage
 
 from siamese.errors import (
@@ -35,6 +42,26 @@ MIN_INK_PIXELS = 30
 MIN_INK_EXTENT = 10
 MIN_INK_CONTRAST = 20
 DEFAULT_MAX_PIXELS = 40_000_000
+# The canvas is 220 pixels wide: past a few thousand pixels a side an image holds no more detail, only
+# more memory for the float work (about 9 bytes a pixel). Longer images are reduced to this first.
+# The training datasets (at most 640 pixels a side) and ordinary scans stay as they are.
+REDUCE_ABOVE_SIDE = 3000
+# Images are made gray a square tile of about this many pixels at a time, so the conversions (RGBA
+# composited on white, 16-bit or float scaled to 8 bits) never copy a whole big image.
+TILE_PIXELS = 1 << 20
+# The transpose that makes an image upright, by EXIF orientation (as ImageOps.exif_transpose).
+UPRIGHT_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+SWAPS_WIDTH_AND_HEIGHT = (5, 6, 7, 8)
+# Pillow modes held as 16- or 32-bit numbers: made gray by scaling with the whole image's maximum.
+NUMERIC_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 MAX_JPEG_SCANS = 100
 # Raster formats of scanners, cameras and the training datasets. Pillow's other readers (EPS runs
 # Ghostscript, PSD, ICO, ...) are never tried on uploads.
@@ -50,27 +77,31 @@ MALFORMED_FILE_ERRORS = (OSError, SyntaxError, EOFError, TypeError, KeyError, In
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
 
-def open_image(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+def open_image(
+    source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int | None = None
+) -> Image.Image:
     """Decode ``source`` into an 8-bit grayscale PIL image with EXIF orientation applied.
 
     Files (bytes or paths) must be in one of ``ACCEPTED_FORMATS``; a PIL image or an array is taken
-    as it is.
+    as it is. With ``max_side``, an image longer than that on a side comes back reduced by the
+    smallest integer factor that brings it within (a box average).
 
     Raises:
         UndecodableImageError: empty, unreadable, malformed, or not in an accepted format.
         ImageTooLargeError: more than ``max_pixels`` pixels (checked before decoding), oversized
             metadata, or a JPEG with more than ``MAX_JPEG_SCANS`` scans.
+        ImageTooSmallError: fewer than ``MIN_IMAGE_SIDE`` pixels on a side (before any reduction).
     """
     if isinstance(source, np.ndarray):
-        return _array_to_gray(source)
+        return _gray_from_array(source, max_side)
     if isinstance(source, Image.Image):
         with _decoding_errors(source):
-            return _decode(source, max_pixels, first_frame=False)
+            return _decode(source, max_pixels, max_side, opened_here=False)
     with _decoding_errors(source):
         data = _file_bytes(source)
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as image:
             _check_jpeg_scans(image, data)
-            return _decode(image, max_pixels, first_frame=True)
+            return _decode(image, max_pixels, max_side, opened_here=True)
 
 
 def _file_bytes(source: str | Path | bytes | bytearray | memoryview) -> bytes:
@@ -94,20 +125,6 @@ def _check_jpeg_scans(image: Image.Image, data: bytes) -> None:
         raise ImageTooLargeError(
             f"the JPEG has {scans} scans; at most {MAX_JPEG_SCANS} are accepted"
         )
-
-
-def _decode(image: Image.Image, max_pixels: int, first_frame: bool) -> Image.Image:
-    """Check the size, then load the pixels (frame 0 of a file), apply EXIF orientation, go gray."""
-    width, height = image.size
-    if width * height > max_pixels:
-        raise ImageTooLargeError(
-            f"the image has {width}x{height} pixels; at most {max_pixels} are accepted"
-        )
-    if first_frame:
-        image.seek(0)
-    image.load()
-    oriented = ImageOps.exif_transpose(image) or image
-    return _to_gray(oriented)
 
 
 @contextmanager
@@ -138,10 +155,126 @@ def _decoding_errors(source: ImageSource) -> Iterator[None]:
             raise UndecodableImageError(f"cannot decode the image: {error}") from None
 
 
-def _to_gray(image: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to 8-bit grayscale, compositing transparency onto white."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        return _array_to_gray(np.asarray(image))
+def _decode(image: Image.Image, max_pixels: int, max_side: int | None, opened_here: bool) -> Image.Image:
+    """Check the size, load the pixels (frame 0 of a file opened here), go gray, apply EXIF orientation.
+
+    A big JPEG opened here is decoded at a reduced scale (luma only), never at full size.
+    """
+    width, height = image.size
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"the image has {width}x{height} pixels; at most {max_pixels} are accepted"
+        )
+    if opened_here:
+        image.seek(0)
+        _draft_reduced(image, _reduction_factor(image.size, max_side))
+    image.load()
+    orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+    if orientation in SWAPS_WIDTH_AND_HEIGHT:
+        width, height = height, width
+    _check_image_side(width, height)
+    factor = _reduction_factor(image.size, max_side)
+    boxes = _tiles(image.size, factor)
+    peak = _peak(np.asarray(image.crop(box)) for box in boxes) if image.mode in NUMERIC_MODES else None
+    gray = _tiled_gray(image.size, factor, boxes, lambda box: _to_gray(image.crop(box), peak))
+    transpose = UPRIGHT_TRANSPOSE.get(orientation)
+    return gray.transpose(transpose) if transpose is not None else gray
+
+
+def _gray_from_array(array: np.ndarray, max_side: int | None) -> Image.Image:
+    """An H x W (x 1, 3 or 4) numeric array as 8-bit grayscale, reduced past ``max_side``."""
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":  # bool, int, uint, float
+        raise UndecodableImageError(f"an image array must hold real numbers, got dtype {array.dtype}")
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[:, :, 0]
+    colour = array.ndim == 3 and array.shape[2] in (3, 4)
+    if not colour and (array.ndim != 2 or array.size == 0):
+        raise UndecodableImageError(f"an image array must be H x W (x C), got shape {array.shape}")
+    height, width = array.shape[:2]
+    _check_image_side(width, height)
+    factor = _reduction_factor((width, height), max_side)
+    boxes = _tiles((width, height), factor)
+    peak = None if array.dtype in (np.uint8, np.bool_) else _peak(array[_rows_cols(box)] for box in boxes)
+    return _tiled_gray(
+        (width, height), factor, boxes, lambda box: _array_to_gray(array[_rows_cols(box)], peak)
+    )
+
+
+def _draft_reduced(image: Image.Image, factor: int) -> None:
+    """Have a JPEG to be reduced by ``factor`` decoded at a smaller scale (and luma only).
+
+    libjpeg scales by 1/2, 1/4 or 1/8 while decoding (here never by more than 1/factor), so the
+    full-size pixels are never held.
+    """
+    if factor > 1 and image.format in ("JPEG", "MPO"):
+        width, height = image.size
+        image.draft("L", (-(-width // factor), -(-height // factor)))
+
+
+def _check_image_side(width: int, height: int) -> None:
+    """Refuse an image too narrow or too low to hold a signature."""
+    if min(width, height) < MIN_IMAGE_SIDE:
+        raise ImageTooSmallError(
+            f"the image is {width}x{height} pixels; a signature needs at least "
+            f"{MIN_IMAGE_SIDE} on each side"
+        )
+
+
+def _reduction_factor(size: tuple[int, int], max_side: int | None) -> int:
+    """The smallest integer factor that brings the longest side of ``size`` within ``max_side``."""
+    return 1 if max_side is None else max(1, -(-max(size) // max_side))
+
+
+Box = tuple[int, int, int, int]  # left, top, right, bottom
+
+
+def _tiles(size: tuple[int, int], factor: int) -> list[Box]:
+    """Square tiles of about ``TILE_PIXELS`` covering ``size``, their corners on multiples of ``factor``."""
+    width, height = size
+    step = factor * max(1, math.isqrt(TILE_PIXELS) // factor)
+    return [
+        (left, top, min(width, left + step), min(height, top + step))
+        for top in range(0, height, step)
+        for left in range(0, width, step)
+    ]
+
+
+def _rows_cols(box: Box) -> tuple[slice, slice]:
+    """The array index of a tile."""
+    left, top, right, bottom = box
+    return slice(top, bottom), slice(left, right)
+
+
+def _tiled_gray(
+    size: tuple[int, int], factor: int, boxes: list[Box], gray_tile: Callable[[Box], Image.Image]
+) -> Image.Image:
+    """The image of ``size`` in gray and reduced by ``factor``, from ``gray_tile`` of each tile.
+
+    Gray conversion works pixel by pixel and the tiles are aligned to the factor, so this is exactly
+    the whole image converted and then reduced, without a whole-image temporary.
+    """
+    if len(boxes) == 1:
+        return gray_tile(boxes[0]).reduce(factor)
+    width, height = size
+    gray = Image.new("L", (-(-width // factor), -(-height // factor)))
+    for box in boxes:
+        gray.paste(gray_tile(box).reduce(factor), (box[0] // factor, box[1] // factor))
+    return gray
+
+
+def _peak(tiles: Iterator[np.ndarray]) -> float:
+    """The largest value of an image given tile by tile (NaN as 0, at least 0), as ``_to_uint8`` sees it."""
+    return max(float(np.nan_to_num(tile.astype(np.float64)).max(initial=0.0)) for tile in tiles)
+
+
+def _to_gray(image: Image.Image, peak: float | None = None) -> Image.Image:
+    """Convert any Pillow mode to 8-bit grayscale, compositing transparency onto white.
+
+    ``peak``: for a tile of a 16- or 32-bit image, the whole image's largest value (see ``_to_uint8``).
+    """
+    if image.mode in NUMERIC_MODES:
+        return _array_to_gray(np.asarray(image), peak)
     if image.mode == "La":
         image = image.convert("LA")  # Pillow converts premultiplied La only to LA
     has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
@@ -158,40 +291,38 @@ def _to_gray(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def _array_to_gray(array: np.ndarray) -> Image.Image:
-    """Turn a 2-D (or H x W x 1/3/4) numeric array into 8-bit grayscale."""
-    array = np.asarray(array)
-    if array.dtype.kind not in "biuf":  # bool, int, uint, float
-        raise UndecodableImageError(f"an image array must hold real numbers, got dtype {array.dtype}")
-    if array.ndim == 3 and array.shape[2] in (1, 3, 4):
-        if array.shape[2] == 1:
-            array = array[:, :, 0]
-        else:
-            mode = "RGB" if array.shape[2] == 3 else "RGBA"
-            return _to_gray(Image.fromarray(_to_uint8(array), mode=mode))
-    if array.ndim != 2 or array.size == 0:
-        raise UndecodableImageError(f"an image array must be H x W (x C), got shape {array.shape}")
-    return Image.fromarray(_to_uint8(array), mode="L")
+def _array_to_gray(array: np.ndarray, peak: float | None = None) -> Image.Image:
+    """Turn a checked H x W or H x W x 3/4 numeric array (see ``_gray_from_array``) into 8-bit gray."""
+    if array.ndim == 3:
+        mode = "RGB" if array.shape[2] == 3 else "RGBA"
+        return _to_gray(Image.fromarray(_to_uint8(array, peak), mode=mode))
+    return Image.fromarray(_to_uint8(array, peak), mode="L")
 
 
-def _to_uint8(array: np.ndarray) -> np.ndarray:
-    """Scale an integer or float array to uint8 by its type's range."""
+def _to_uint8(array: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """Scale an integer or float array to uint8 by its type's range.
+
+    Floats up to 1 are taken as [0, 1], larger as [0, 255]; integers past 255 as 16-bit. ``peak``
+    decides that for a tile of a bigger image (the whole image's ``_peak``); by default the array's own.
+    """
     if array.dtype == np.uint8:
         return array
     if array.dtype == np.bool_:
         return np.where(array, 255, 0).astype(np.uint8)
+    values = np.nan_to_num(array.astype(np.float64), copy=False)
+    if peak is None:
+        peak = float(values.max(initial=0.0))
     if np.issubdtype(array.dtype, np.floating):
-        values = np.nan_to_num(array.astype(np.float64))
-        if values.max(initial=0.0) <= 1.0:
-            values = values * 255.0
-        return np.clip(values, 0, 255).astype(np.uint8)
-    top = 65535.0 if array.max(initial=0) > 255 else 255.0
-    return np.clip(array.astype(np.float64) * (255.0 / top), 0, 255).astype(np.uint8)
+        if peak <= 1.0:
+            values *= 255.0
+    else:
+        values *= 255.0 / (65535.0 if peak > 255 else 255.0)
+    return np.clip(values, 0, 255, out=values).astype(np.uint8)
 
 
 def otsu_threshold(gray: np.ndarray) -> int:
     """Otsu's threshold of a uint8 array: the level that best separates two intensity classes."""
-    histogram = np.bincount(gray.ravel(), minlength=256).astype(np.float64)
+    histogram = _bincount(gray, 256).astype(np.float64)
     levels = np.arange(256, dtype=np.float64)
     weight_low = np.cumsum(histogram)
     weight_high = weight_low[-1] - weight_low
@@ -200,6 +331,15 @@ def otsu_threshold(gray: np.ndarray) -> int:
     mean_high = (sum_low[-1] - sum_low) / np.maximum(weight_high, 1e-12)
     between = weight_low * weight_high * (mean_low - mean_high) ** 2
     return int(np.argmax(between))
+
+
+def _bincount(values: np.ndarray, length: int) -> np.ndarray:
+    """``np.bincount(values.ravel(), minlength=length)`` a chunk at a time (it copies its input to int64)."""
+    flat = values.reshape(-1)
+    counts = np.zeros(length, dtype=np.int64)
+    for start in range(0, flat.size, TILE_PIXELS):
+        counts += np.bincount(flat[start : start + TILE_PIXELS], minlength=length)
+    return counts
 
 
 def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
@@ -211,8 +351,11 @@ def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
     Raises:
         NoInkError: the image has no ink clearly darker than its background.
     """
-    smoothed = ndimage.gaussian_filter(gray.astype(np.float32), sigma=1.0)
-    smoothed_u8 = np.clip(smoothed + 0.5, 0, 255).astype(np.uint8)
+    # In float32 and in place: the same numbers as smoothing a float32 copy, without the copies.
+    smoothed = ndimage.gaussian_filter(gray, sigma=1.0, output=np.float32)
+    smoothed += 0.5
+    smoothed_u8 = np.clip(smoothed, 0, 255, out=smoothed).astype(np.uint8)
+    del smoothed
     threshold = otsu_threshold(smoothed_u8)
     mask = smoothed_u8 <= threshold
     if not mask.any() or mask.all():
@@ -231,28 +374,28 @@ def _drop_specks(mask: np.ndarray) -> np.ndarray:
     labels, count = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
     if count == 0:
         return mask
-    areas = np.bincount(labels.ravel())
+    areas = _bincount(labels, count + 1)
     keep = areas >= min_area
     keep[0] = False
     return keep[labels]
 
 
-def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+def preprocess(
+    source: ImageSource,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_side: int | None = REDUCE_ABOVE_SIDE,
+) -> np.ndarray:
     """Preprocess one signature image into a ``(CANVAS_HEIGHT, CANVAS_WIDTH, 1)`` float32 array.
 
-    Ink is high (up to 1.0), the background is exactly 0.
+    Ink is high (up to 1.0), the background is exactly 0. An image longer than ``max_side`` on a
+    side is reduced first; ``None`` never reduces (for comparisons: a 40 Mpx image then takes 0.4 GB).
 
     Raises:
         UndecodableImageError, ImageTooLargeError: the input is not a usable image file.
         ImageTooSmallError: the image or its ink is too small to hold a signature.
         NoInkError: a blank page or a picture without ink.
     """
-    gray = np.asarray(open_image(source, max_pixels=max_pixels), dtype=np.uint8)
-    if min(gray.shape) < MIN_IMAGE_SIDE:
-        raise ImageTooSmallError(
-            f"the image is {gray.shape[1]}x{gray.shape[0]} pixels; a signature needs at least "
-            f"{MIN_IMAGE_SIDE} on each side"
-        )
+    gray = np.asarray(open_image(source, max_pixels=max_pixels, max_side=max_side), dtype=np.uint8)
     if np.median(gray) < 128:
         gray = 255 - gray  # light ink on dark paper: flip to dark on light
     mask, paper = ink_mask(gray)
@@ -263,8 +406,9 @@ def preprocess(source: ImageSource, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     if max(bottom - top, right - left) < MIN_INK_EXTENT:
         raise ImageTooSmallError("the ink covers too small an area to be a signature")
-    strength = np.clip(paper - gray.astype(np.float32), 0.0, 255.0)
-    ink = np.where(mask, strength, 0.0)[top:bottom, left:right].astype(np.float32)
+    crop = slice(top, bottom), slice(left, right)
+    strength = np.clip(paper - gray[crop].astype(np.float32), 0.0, 255.0)
+    ink = np.where(mask[crop], strength, 0.0).astype(np.float32)
     return _fit_to_canvas(ink)
 
 

@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-from PIL import ExifTags, Image, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
 from siamese.errors import (
@@ -49,16 +49,7 @@ REDUCE_ABOVE_SIDE = 3000
 # Images are made gray a square tile of about this many pixels at a time, so the conversions (RGBA
 # composited on white, 16-bit or float scaled to 8 bits) never copy a whole big image.
 TILE_PIXELS = 1 << 20
-# The transpose that makes an image upright, by EXIF orientation (as ImageOps.exif_transpose).
-UPRIGHT_TRANSPOSE = {
-    2: Image.Transpose.FLIP_LEFT_RIGHT,
-    3: Image.Transpose.ROTATE_180,
-    4: Image.Transpose.FLIP_TOP_BOTTOM,
-    5: Image.Transpose.TRANSPOSE,
-    6: Image.Transpose.ROTATE_270,
-    7: Image.Transpose.TRANSVERSE,
-    8: Image.Transpose.ROTATE_90,
-}
+# EXIF orientations that turn the image a quarter (the upright image's width is the stored height).
 SWAPS_WIDTH_AND_HEIGHT = (5, 6, 7, 8)
 # Pillow modes held as 16- or 32-bit numbers: made gray by scaling with the whole image's maximum.
 NUMERIC_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -177,8 +168,10 @@ def _decode(image: Image.Image, max_pixels: int, max_side: int | None, opened_he
     boxes = _tiles(image.size, factor)
     peak = _peak(np.asarray(image.crop(box)) for box in boxes) if image.mode in NUMERIC_MODES else None
     gray = _tiled_gray(image.size, factor, boxes, lambda box: _to_gray(image.crop(box), peak))
-    transpose = UPRIGHT_TRANSPOSE.get(orientation)
-    return gray.transpose(transpose) if transpose is not None else gray
+    if orientation == 1:
+        return gray
+    gray.getexif()[ExifTags.Base.Orientation] = orientation  # turn the small gray copy, not the original
+    return ImageOps.exif_transpose(gray)
 
 
 def _gray_from_array(array: np.ndarray, max_side: int | None) -> Image.Image:

@@ -14,6 +14,7 @@ from siamese.cli import (
     model_card_command,
     train_command,
 )
+from siamese.tensorflow_startup import hide_tensorflow_startup_lines
 from store.cli import customers_group, db_group, index_group
 from store.settings import Settings
 from verify.cli import compare_command, identify_command, reindex_command, verify_command
@@ -39,11 +40,24 @@ from webapp.commands import serve_command, users_group
     default=None,
     help="Model file (.keras). Env: SIGVERIFY_MODEL_PATH; default the shipped model.",
 )
+@click.option(
+    "--tensorflow-log",
+    is_flag=True,
+    envvar="SIGVERIFY_TENSORFLOW_LOG",
+    help="Keep TensorFlow's start-up INFO lines (oneDNN, CPU instructions) on stderr; hidden by "
+    "default. Env: SIGVERIFY_TENSORFLOW_LOG=1.",
+)
 @click.pass_context
 def main(
-    ctx: click.Context, data_dir: Path | None, database_url: str | None, model_path: Path | None
+    ctx: click.Context,
+    data_dir: Path | None,
+    database_url: str | None,
+    model_path: Path | None,
+    tensorflow_log: bool,
 ) -> None:
     """sigverify: offline handwritten signature verification with an enrollment database."""
+    if not tensorflow_log:
+        ctx.call_on_close(hide_tensorflow_startup_lines())
     ctx.obj = Settings.from_env(
         data_dir=data_dir, database_url=database_url, model_path=model_path
     )

@@ -71,6 +71,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
                  "writers_per_batch": writers_per_batch, "learning_rate": learning_rate,
                  "ema_decay": ema_decay, "augment_profile": augment_profile}
     config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+    if no_augment and augment_profile:
+        raise click.UsageError("--no-augment and --augment exclude each other")
     if no_augment:
         config = replace(config, augment=False)
     if balance_datasets:

@@ -32,6 +32,7 @@ KNOWN_STARTUP_LINES = (
     rb"|cpu_feature_guard\.cc:\d+\] This TensorFlow binary is optimized to use available CPU instructions)"
     rb"|To enable the following instructions: .*rebuild TensorFlow with the appropriate compiler flags\.)"
 )
+FILTER_EXIT_SECONDS = 2.0
 REPLAY_HIDDEN = b"sigverify-4f1c9e: the import failed, replay the hidden lines\n"  # an argv: no NUL
 
 # Run as ``python -I -S -c``: the standard library only, whatever the environment says.
@@ -40,7 +41,9 @@ import re, sys
 known, replay = re.compile(sys.argv[1].encode()), sys.argv[2].encode() + b"\\n"
 hidden, out = [], sys.stdout.buffer
 for line in sys.stdin.buffer:
-    if line == replay:
+    if line.endswith(replay):  # the marker, maybe after a last line that had no newline
+        if line != replay:
+            out.write(line[:-len(replay)] + b"\\n")
         out.write(b"".join(hidden))
         hidden.clear()
     elif known.match(line):
@@ -101,7 +104,14 @@ class _FilteredLoader(importlib.abc.Loader):
 
 
 def run_with_filtered_stderr(action: Callable[[], object]) -> None:
-    """Run ``action`` with descriptor 2 passed through the filter (unfiltered if it cannot start)."""
+    """Run ``action`` with descriptor 2 passed through the filter (unfiltered if it cannot start).
+
+    With stderr closed at start-up (``sys.stderr`` None) descriptor 2 may be some other file by now:
+    it is left alone.
+    """
+    if sys.stderr is None:
+        action()
+        return
     sys.stderr.flush()
     try:
         stderr_copy = os.dup(2)
@@ -131,4 +141,7 @@ def run_with_filtered_stderr(action: Callable[[], object]) -> None:
             if not imported:
                 process.stdin.write(REPLAY_HIDDEN)
             process.stdin.close()
-        process.wait()
+        # A child started during the import may hold the pipe open: the filter then keeps
+        # forwarding its lines on its own, and this process does not wait for it.
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=FILTER_EXIT_SECONDS)

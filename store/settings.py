@@ -37,6 +37,9 @@ class Settings:
     (empty: generated and printed once); ``login_max_attempts`` failed logins per user name or
     client address within ``login_window_seconds`` lock that name or address until the window
     passes; ``session_cookie_secure`` sends the session cookie over HTTPS only.
+
+    Command line: ``tensorflow_log`` keeps TensorFlow's start-up INFO lines on stderr (hidden by
+    default, see ``siamese.tensorflow_startup``).
     """
 
     data_dir: Path = Path("var")
@@ -58,6 +61,7 @@ class Settings:
     login_max_attempts: int = 5
     login_window_seconds: int = 300
     session_cookie_secure: bool = False
+    tensorflow_log: bool = False
     extra: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -122,6 +126,6 @@ def _convert(name: str, raw: str) -> object:
     if name in ("ivf_min_size", "max_upload_bytes", "max_image_pixels", "index_nprobe", "index_save_every",
                 "enroll_max_images", "max_request_bytes", "login_max_attempts", "login_window_seconds"):
         return int(raw)
-    if name == "session_cookie_secure":
+    if name in ("session_cookie_secure", "tensorflow_log"):
         return raw.strip().lower() in ("1", "true", "yes", "on")
     return raw

@@ -36,22 +36,33 @@ OTHER_INFO = "I0000 00:00:1795836598.000003    5043 other.cc:7] an INFO line nob
 FAKE_TENSORFLOW = f"""
 import os, sys
 for line in {[ABSL_NOTICE, ONEDNN, CPU, CPU_MORE, WARNING, ABSL_NOTICE, ONEDNN, ERROR, OTHER_INFO]!r}:
-    os.write(2, line.encode() + b"\\n")
+    try:
+        os.write(2, line.encode() + b"\\n")
+    except OSError:  # descriptor 2 closed, as the C++ logging would find it
+        pass
 print("python on sys.stderr", file=sys.stderr)
 mode = os.environ["FAKE_TENSORFLOW"]
 if mode == "raise":
     raise ImportError("libtensorflow_framework.so.2: cannot open shared object file")
 if mode == "abort":
     os.abort()
+if mode == "raise-after-partial-line":
+    os.write(2, b"cannot load libfoo.so")
+    raise ImportError("libfoo.so")
+if mode == "spawn":  # a child that inherits descriptor 2 and outlives the import
+    import subprocess
+    subprocess.Popen(["sleep", "6"], stdout=subprocess.DEVNULL)
 """
 
 IMPORT_HIDDEN = """
-import sys
+import sys, time
 from siamese.tensorflow_startup import hide_tensorflow_startup_lines
 cancel = hide_tensorflow_startup_lines()
 if sys.argv[1] == "cancel":
     cancel()
+started = time.monotonic()
 import tensorflow
+print(f"{time.monotonic() - started:.1f}")
 print("imported", file=sys.stderr)
 """
 
@@ -134,11 +145,13 @@ def fake_tensorflow(tmp_path: Path) -> Path:
     return package.parent
 
 
-def import_fake(fake_tensorflow: Path, mode: str, cancel: bool = False) -> subprocess.CompletedProcess:
-    """Import the stand-in ``tensorflow`` (``mode``: return, raise, abort) with the filter installed."""
+def import_fake(fake_tensorflow: Path, mode: str, cancel: bool = False,
+                close_stderr: bool = False) -> subprocess.CompletedProcess:
+    """Import the stand-in ``tensorflow`` (``mode``: see FAKE_TENSORFLOW) with the filter installed."""
     env = {**os.environ, "PYTHONPATH": f"{fake_tensorflow}{os.pathsep}{REPO_ROOT}", "FAKE_TENSORFLOW": mode}
     return subprocess.run([sys.executable, "-c", IMPORT_HIDDEN, "cancel" if cancel else "keep"], env=env,
-                          capture_output=True, text=True, timeout=60, check=False)
+                          capture_output=True, text=True, timeout=60, check=False,
+                          preexec_fn=(lambda: os.close(2)) if close_stderr else None)
 
 
 def test_only_the_known_lines_are_hidden_and_the_order_is_kept(fake_tensorflow: Path):
@@ -167,3 +180,25 @@ def test_cancelled_before_the_import_hides_nothing(fake_tensorflow: Path):
     done = import_fake(fake_tensorflow, "return", cancel=True)
     assert done.returncode == 0, done.stderr
     assert ONEDNN in done.stderr.splitlines() and CPU_MORE in done.stderr.splitlines()
+
+
+def test_a_last_line_without_newline_does_not_swallow_the_replay_of_a_failed_import(fake_tensorflow: Path):
+    done = import_fake(fake_tensorflow, "raise-after-partial-line")
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert "cannot load libfoo.so" in lines and ONEDNN in lines and ABSL_NOTICE in lines, done.stderr
+    assert "sigverify-4f1c9e" not in done.stderr
+
+
+def test_a_child_started_during_the_import_does_not_hold_it_up(fake_tensorflow: Path):
+    """The child (6 s) keeps the filter's pipe open; the import returns without waiting for it."""
+    done = import_fake(fake_tensorflow, "spawn")
+    assert done.returncode == 0, done.stderr
+    assert float(done.stdout.split()[0]) < 4.0, done.stdout
+
+
+def test_with_stderr_closed_the_import_runs_unfiltered(fake_tensorflow: Path):
+    """Descriptor 2 closed at start (``2>&-``): nothing is filtered and the import still works."""
+    done = import_fake(fake_tensorflow, "return", close_stderr=True)
+    assert done.returncode == 0, done.stderr
+    assert "python on sys.stderr" in done.stdout  # print(file=None) falls back to stdout

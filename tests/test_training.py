@@ -219,3 +219,10 @@ def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset,
     untouched = trainer.serving_model()
     validate(untouched, data, replace(config, select_after_head_fit=False))
     assert untouched.normalisation.strength == 0.0
+
+
+def test_no_augment_and_an_augmentation_profile_are_refused_together(dataset, tmp_path):
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(tmp_path / "m.keras"),
+                                       "--no-augment", "--augment", "strong", *TINY])
+    assert result.exit_code == 2 and "exclude each other" in result.output
+    assert not (tmp_path / "m.keras").exists()

@@ -43,7 +43,7 @@ from webapp.commands import serve_command, users_group
 @click.option(
     "--tensorflow-log",
     is_flag=True,
-    envvar="SIGVERIFY_TENSORFLOW_LOG",
+    default=None,
     help="Keep TensorFlow's start-up INFO lines (oneDNN, CPU instructions) on stderr; hidden by "
     "default. Env: SIGVERIFY_TENSORFLOW_LOG=1.",
 )
@@ -53,14 +53,15 @@ def main(
     data_dir: Path | None,
     database_url: str | None,
     model_path: Path | None,
-    tensorflow_log: bool,
+    tensorflow_log: bool | None,
 ) -> None:
     """sigverify: offline handwritten signature verification with an enrollment database."""
-    if not tensorflow_log:
-        ctx.call_on_close(hide_tensorflow_startup_lines())
     ctx.obj = Settings.from_env(
-        data_dir=data_dir, database_url=database_url, model_path=model_path
+        data_dir=data_dir, database_url=database_url, model_path=model_path,
+        tensorflow_log=tensorflow_log or None,
     )
+    if not ctx.obj.tensorflow_log:
+        ctx.call_on_close(hide_tensorflow_startup_lines())
 
 
 main.add_command(train_command)

@@ -33,7 +33,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"{hyper.get('steps_per_epoch')} batches; best validation epoch {card.get('best_epoch')}).",
         "",
         f"- Data: {', '.join(f'{k} ({v} images)' for k, v in card.get('datasets', {}).items())}.",
-        f"- Writer-disjoint split per dataset (seed {hyper.get('seed')}): "
+        f"- Writer-disjoint split per dataset (seed {_split_seed(hyper)}): "
         + ", ".join(f"{name} {len(split.get(name, []))} writers" for name in ("train", "validation", "test"))
         + ".",
         f"- Command: `{card.get('command', '')}`",
@@ -55,3 +55,9 @@ def render_card_markdown(card: dict[str, Any]) -> str:
               "threshold-free EER and FAR/FRR at the threshold above):", ""]
     lines += results_table(card.get("test", {}))
     return "\n".join(lines) + "\n"
+
+
+def _split_seed(hyperparameters: dict[str, Any]) -> Any:
+    """The seed the card's writer split was drawn with (``split_seed`` when the run set one)."""
+    split_seed = hyperparameters.get("split_seed")
+    return hyperparameters.get("seed") if split_seed is None else split_seed

@@ -42,6 +42,8 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--writers-per-batch", type=int, default=None, help="Writers per batch.")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.")
 @click.option("--seed", type=int, default=None, help="Seed of the split, sampling and initialisation.")
+@click.option("--split-seed", type=int, default=None,
+              help="Seed of the writer split alone (default --seed): other seeds, same split.")
 @click.option("--no-augment", is_flag=True, help="Train without augmentation.")
 @click.option("--augment", "augment_profile", type=click.Choice(["standard", "strong"]), default=None,
               help="Augmentation profile (default standard; strong adds elastic warps, a stretch "
@@ -58,16 +60,15 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
-                  writers_per_batch, learning_rate, seed, no_augment, augment_profile, balance_datasets,
-                  select_after_head_fit, ema_decay,
-                  max_minutes, tiny, quiet) -> None:
+                  writers_per_batch, learning_rate, seed, split_seed, no_augment, augment_profile,
+                  balance_datasets, select_after_head_fit, ema_decay, max_minutes, tiny, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
     from siamese.network import NetworkConfig
     from siamese.training import TrainConfig, train
 
-    overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed,
+    overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
                  "writers_per_batch": writers_per_batch, "learning_rate": learning_rate,
                  "ema_decay": ema_decay, "augment_profile": augment_profile}
     config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})

@@ -43,6 +43,7 @@ class TrainConfig:
     """Every hyperparameter of a training run; saved beside the weights and in the model card."""
 
     seed: int = 1234
+    split_seed: int | None = None  # the writer split's seed; None: ``seed``
     epochs: int = 20
     steps_per_epoch: int = 150
     writers_per_batch: int = 16
@@ -65,6 +66,11 @@ class TrainConfig:
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
     network: NetworkConfig = field(default_factory=NetworkConfig)
     head: HeadFitConfig = field(default_factory=HeadFitConfig)
+
+    @property
+    def data_split_seed(self) -> int:
+        """The seed of the writer split: ``split_seed``, else ``seed``."""
+        return self.seed if self.split_seed is None else self.split_seed
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as JSON-ready data."""
@@ -94,7 +100,7 @@ def load_training_data(
     split: dict[str, list[str]] = {name: [] for name in SPLIT_NAMES}
     for dataset in sorted({r.dataset for r in records}):
         writers = sorted({r.writer for r in records if r.dataset == dataset})
-        part = split_writers(writers, seed=config.seed, fractions=config.split_fractions)
+        part = split_writers(writers, seed=config.data_split_seed, fractions=config.split_fractions)
         for name in SPLIT_NAMES:
             split[name].extend(part[name])
     return TrainingData(records, canvases, usable, split)

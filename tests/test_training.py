@@ -226,3 +226,13 @@ def test_no_augment_and_an_augmentation_profile_are_refused_together(dataset, tm
                                        "--no-augment", "--augment", "strong", *TINY])
     assert result.exit_code == 2 and "exclude each other" in result.output
     assert not (tmp_path / "m.keras").exists()
+
+
+def test_split_seed_keeps_the_writer_split_while_the_seed_changes(dataset, tmp_path):
+    """``--seed 7 --split-seed 3``: a new initialisation and sampling on the same writers as ``--seed 3``."""
+    base = replace(TrainConfig(), seed=3, split_fractions=(0.5, 0.25, 0.25))
+    split = load_training_data([dataset], base, tmp_path / "c", progress=False).split
+    same = load_training_data([dataset], replace(base, seed=7, split_seed=3), tmp_path / "c", progress=False)
+    other = load_training_data([dataset], replace(base, seed=7), tmp_path / "c", progress=False)
+    assert same.split == split
+    assert other.split != split

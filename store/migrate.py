@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,9 @@ from store.schema import Base
 from store.settings import Settings
 
 MIGRATION_LOCK_KEY = 0x5167_7665  # any constant shared by every sigverify process
+log = logging.getLogger(__name__)
 MIGRATION_LOCK_POLL_SECONDS = 0.2
+MIGRATION_LOCK_NOTICE_SECONDS = 10.0  # how often a process waiting for the migration lock says so
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
 
@@ -85,8 +88,14 @@ def _take_advisory_lock(connection: Connection) -> None:
     ``CREATE INDEX CONCURRENTLY`` would wait for: a deadlock that PostgreSQL resolves by cancelling one.
     """
     query = text("SELECT pg_try_advisory_lock(:key)")
+    started = time.monotonic()
+    next_notice = started + MIGRATION_LOCK_NOTICE_SECONDS
     while not connection.execute(query, {"key": MIGRATION_LOCK_KEY}).scalar():
         connection.rollback()
+        if time.monotonic() >= next_notice:  # say why start-up is not going on
+            log.warning("waiting %.0f s for the migration lock (pg_advisory_lock key %d): another process "
+                        "is migrating, or holds the lock", time.monotonic() - started, MIGRATION_LOCK_KEY)
+            next_notice += MIGRATION_LOCK_NOTICE_SECONDS
         time.sleep(MIGRATION_LOCK_POLL_SECONDS)
     connection.commit()
 

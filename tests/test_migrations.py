@@ -6,6 +6,7 @@ rerun copes with what an interrupted build left behind.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -215,9 +216,13 @@ def test_0005_rerun_keeps_a_valid_index_built_before_the_run_stopped(settings: S
 
 @needs_postgresql
 @on_postgresql
-def test_a_waiting_upgrade_is_not_blocked_in_a_lock_wait_on_postgresql(settings: Settings):
+def test_a_waiting_upgrade_is_not_blocked_in_a_lock_wait_on_postgresql(settings: Settings, monkeypatch,
+                                                                        caplog):
     """A process waiting for another's migration polls the advisory lock: blocked in a lock wait, its
-    statement would hold a snapshot that the other's CREATE INDEX CONCURRENTLY waits for."""
+    statement would hold a snapshot that the other's CREATE INDEX CONCURRENTLY waits for. It says
+    that it is waiting."""
+    monkeypatch.setattr("store.migrate.MIGRATION_LOCK_NOTICE_SECONDS", 0.3)
+    caplog.set_level(logging.WARNING, logger="store.migrate")
     engine = make_engine(settings.database_url)
     backends: list[int] = []
     event.listen(engine, "connect", lambda connection, _record: backends.append(connection.info.backend_pid))
@@ -235,6 +240,8 @@ def test_a_waiting_upgrade_is_not_blocked_in_a_lock_wait_on_postgresql(settings:
                 assert connection.execute(lock_waits, {"backends": backends}).scalar_one() == 0
                 connection.commit()
             assert not upgrade.done() and backends
+            notices = [r.getMessage() for r in caplog.records]
+            assert any("waiting" in m and "migration lock" in m for m in notices), notices
             connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             connection.commit()
             upgrade.result(timeout=60)

@@ -90,6 +90,22 @@ def sql_summary(store: Store, model_version: str) -> IndexSummary:
     return IndexSummary(model_version, int(count or 0), int(last or 0), int(total or 0))
 
 
+def references_of_other_models(store: Store, model_version: str) -> int:
+    """How many references in SQL were embedded by another model than ``model_version``.
+
+    They cannot be compared with the current model's embeddings: their customers answer
+    ``model_version_mismatch`` until ``sigverify reindex`` re-embeds them.
+    """
+    with store.sessions() as session:
+        # The two ends of the model_version index answer the usual case (one version) without a scan.
+        lowest, highest = session.execute(
+            select(func.min(Reference.model_version), func.max(Reference.model_version))).one()
+        if lowest is None or lowest == highest == model_version:
+            return 0
+        others = select(func.count(Reference.id)).where(Reference.model_version != model_version)
+        return int(session.scalar(others) or 0)
+
+
 def latest_model_version(store: Store) -> str | None:
     """The model version of the newest reference in SQL, or None when there is none."""
     with store.sessions() as session:
@@ -281,17 +297,22 @@ def _load_vectors(
 def index_health(store: Store, model_version: str) -> dict[str, object]:
     """Model version, index size and SQL reference count of that version, and whether they agree.
 
-    ``consistent`` is false also when the last write of the index file failed; ``stale_reason``
-    tells the two apart: ``index_out_of_step`` (this process's index differs from SQL),
-    ``index_file_not_written`` (the index is right, writing its file failed), or None when
+    ``consistent`` is false also when the last write of the index file failed or when references of
+    another model wait for ``sigverify reindex``; ``stale_reason`` tells them apart:
+    ``index_out_of_step`` (this process's index differs from SQL), ``index_file_not_written`` (the
+    index is right, writing its file failed), ``references_need_reindex`` (``other_model_references``
+    references were embedded by another model, so their customers cannot be verified), or None when
     consistent. ``unsaved_changes`` counts the vectors the file lacks: a write deferred on purpose
     (until ``index_save_every`` of them) is not stale.
     """
     expected = sql_summary(store, model_version)
+    others = references_of_other_models(store, model_version)
     index = store.index
     size = len(index) if index is not None else 0
     in_step = index is not None and index.model_version == model_version and index.summary() == expected
     reason = ("index_out_of_step" if not in_step
-              else "index_file_not_written" if store.index_write_failed else None)
+              else "index_file_not_written" if store.index_write_failed
+              else "references_need_reindex" if others else None)
     return {"model_version": model_version, "index_size": size, "sql_references": expected.count,
-            "consistent": reason is None, "stale_reason": reason, "unsaved_changes": store.index_unsaved}
+            "other_model_references": others, "consistent": reason is None, "stale_reason": reason,
+            "unsaved_changes": store.index_unsaved}

@@ -86,8 +86,8 @@ def test_a_deferred_save_is_not_stale(open_store, fake_model):  # type: ignore[n
     store = open_store()
     enroll_writers(store, fake_model, range(1, 3))
     assert index_health(store, fake_model.version) == {
-        "model_version": fake_model.version, "index_size": 6, "sql_references": 6, "consistent": True,
-        "stale_reason": None, "unsaved_changes": 6}
+        "model_version": fake_model.version, "index_size": 6, "sql_references": 6,
+        "other_model_references": 0, "consistent": True, "stale_reason": None, "unsaved_changes": 6}
 
 
 def test_a_failed_write_is_reported_and_retried_at_the_next_change(

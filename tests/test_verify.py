@@ -143,3 +143,29 @@ def test_compare_two_images(fake_model):
     same = compare_signatures(fake_model, signature_png(1, 0), signature_png(1, 1), 0.5)
     different = compare_signatures(fake_model, signature_png(1, 0), signature_png(9, 0), 0.5)
     assert same.match and not different.match and same.score > different.score
+
+
+@pytest.mark.parametrize("old_customers", [("hana",), ("hana", "ivan")])
+def test_health_asks_for_a_reindex_while_references_of_another_model_remain(
+    store: Store, model, old_customers, caplog: pytest.LogCaptureFixture
+):
+    """After a model change, customers of the old embeddings cannot be verified: health says so (some
+    or all references old), start-up logs it, and ``reindex`` clears it."""
+    from store.consistency import index_health, sync_index
+    from webapp.services import warn_of_other_model_references
+
+    for number, customer in enumerate(("hana", "ivan")):
+        enroll_signatures(store, model, customer, [signature_png(8 + number, s) for s in range(2)])
+    with store.transaction() as session:
+        for row in session.scalars(select(Reference)):
+            if row.customer.external_id in old_customers:
+                row.model_version = "old-model"
+    sync_index(store, model.version)
+    health = index_health(store, model.version)
+    assert (health["consistent"], health["stale_reason"], health["other_model_references"]) == (
+        False, "references_need_reindex", 2 * len(old_customers))
+    warn_of_other_model_references(store, model.version)
+    assert f"{2 * len(old_customers)} references were embedded by another model" in caplog.text
+    reindex_references(store, model, progress=False)
+    health = index_health(store, model.version)
+    assert (health["consistent"], health["stale_reason"], health["other_model_references"]) == (True, None, 0)

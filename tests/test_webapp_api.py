@@ -246,6 +246,7 @@ def test_health(api):  # type: ignore[no-untyped-def]
         "model_version": health["model_version"],
         "index_size": 3,
         "sql_references": 3,
+        "other_model_references": 0,
         "consistent": True,
         "stale_reason": None,
         "unsaved_changes": 3,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import sys
 import threading
@@ -15,7 +16,7 @@ from flask import current_app
 from werkzeug.security import generate_password_hash
 
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
-from store.consistency import sync_index
+from store.consistency import references_of_other_models, sync_index
 from store.database import Store
 from store.errors import UserExistsError
 from store.migrate import upgrade_database
@@ -26,6 +27,8 @@ from webapp.throttle import LoginThrottle
 
 if TYPE_CHECKING:
     from siamese.model import SignatureModel
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "sigverify"
 FIRST_ADMIN = "admin"
@@ -71,12 +74,22 @@ def start_services(settings: Settings) -> Services:
     store = Store(settings)
     try:
         sync_index(store, model.version)
+        warn_of_other_model_references(store, model.version)
         bootstrap_admin(store, settings)
     except BaseException:
         store.close()
         raise
     throttle = LoginThrottle(store, settings.login_max_attempts, settings.login_window_seconds)
     return Services(settings, store, model, throttle)
+
+
+def warn_of_other_model_references(store: Store, model_version: str) -> None:
+    """Log, at start, references another model embedded: their customers cannot be verified yet."""
+    others = references_of_other_models(store, model_version)
+    if others:
+        log.warning("%d references were embedded by another model than %s: their customers answer "
+                    "model_version_mismatch until `sigverify reindex` re-embeds them", others,
+                    model_version[:12])
 
 
 def warm_up(model: SignatureModel) -> None:

@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python -m bench.run
 
 lodo: install
-	bench/lodo.sh
+	LODO_CARD=siamese/weights/siamese_signature.json bench/lodo.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -3,8 +3,9 @@
 # writer-disjoint split, head refit, threshold calibrated on their validation writers), then evaluate
 # on every writer of the held-out dataset. Outputs under runs/lodo-DATASET/; a finished training is
 # skipped, an interrupted one resumes from its checkpoint. Summary: runs/lodo-DATASET/heldout.json.
-# LODO_TRAIN_ARGS adds options to every `sigverify train` (a recipe to compare), LODO_OUT changes the
-# output prefix (default runs/lodo), e.g.
+# LODO_CARD=CARD.json stores the three results in that model card (`python -m bench.lodo_card`;
+# `make lodo` sets it to the shipped card). LODO_TRAIN_ARGS adds options to every `sigverify train`
+# (a recipe to compare), LODO_OUT changes the output prefix (default runs/lodo), e.g.
 #   LODO_TRAIN_ARGS="--ema-decay 0.998 --select-after-head-fit" LODO_OUT=runs/lodo-ema bench/lodo.sh
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}
@@ -29,3 +30,6 @@ for held in $ALL; do
   echo "held out $held:"
   $BIN/sigverify evaluate --data "$D/$held" --model "$out/model.keras" --writers all | tail -2
 done
+if [ -n "${LODO_CARD:-}" ]; then
+  $BIN/python -m bench.lodo_card "$PREFIX" "$LODO_CARD" --command "make lodo"
+fi

@@ -54,7 +54,23 @@ def render_card_markdown(card: dict[str, Any]) -> str:
     lines += ["", f"Test writers ({hyper.get('references', 5)} references per writer, "
               "threshold-free EER and FAR/FRR at the threshold above):", ""]
     lines += results_table(card.get("test", {}))
+    lodo = card.get("leave_one_dataset_out")
+    if lodo:
+        lines += ["", f"Leave one dataset out (`{lodo['command']}`; {lodo['protocol']}):", ""]
+        lines += lodo_table(lodo["results"])
     return "\n".join(lines) + "\n"
+
+
+def lodo_table(results: dict[str, dict[str, Any]]) -> list[str]:
+    """Markdown rows: one per held-out dataset with what it was trained on, EERs, AUC and FAR/FRR."""
+    rows = ["| held out | trained on | writers | queries | EER skilled | EER random | AUC (skilled) "
+            "| FAR / FRR at its threshold |", "|---|---|---|---|---|---|---|---|"]
+    for dataset, r in sorted(results.items()):
+        auc = "n/a" if r.get("auc") is None else f"{r['auc']:.4f}"
+        rows.append(f"| {dataset} | {' + '.join(r['trained_on'])} | {r['writers']} | {r['queries']} | "
+                    f"{_pct(r.get('eer_skilled'))} | {_pct(r.get('eer_random'))} | {auc} | "
+                    f"{_pct(r.get('far'))} / {_pct(r.get('frr'))} |")
+    return rows
 
 
 def _split_seed(hyperparameters: dict[str, Any]) -> Any:

@@ -18,14 +18,17 @@ from typing import Any
 KEPT = ("writers", "queries", "eer_skilled", "eer_random", "auc", "far", "frr", "threshold")
 
 
-def collect(prefix: Path) -> dict[str, Any]:
-    """The held-out results under ``PREFIX-*``, by held-out dataset, with what each model trained on."""
+def collect(prefix: Path, datasets: list[str]) -> dict[str, Any]:
+    """The results in ``PREFIX-DATASET`` of each of ``datasets`` held out, with what it trained on.
+
+    Only those folders: runs of other recipes beside them (``PREFIX-seed7-DATASET``) are not taken.
+    """
     results: dict[str, Any] = {}
-    for folder in sorted(prefix.parent.glob(f"{prefix.name}-*")):
+    for held in sorted(datasets):
+        folder = prefix.parent / f"{prefix.name}-{held}"
         heldout, card = folder / "heldout.json", folder / "model.json"
         if not (heldout.is_file() and card.is_file()):
             continue
-        held = folder.name[len(prefix.name) + 1:]
         evaluation = json.loads(heldout.read_text())
         trained = json.loads(card.read_text())
         results[held] = {
@@ -34,18 +37,23 @@ def collect(prefix: Path) -> dict[str, Any]:
             "train_command": trained.get("command", ""),
         }
     if not results:
-        raise SystemExit(f"no finished leave-one-dataset-out run under {prefix}-*")
+        raise SystemExit(f"no finished leave-one-dataset-out run in {prefix}-DATASET for "
+                         f"{', '.join(sorted(datasets)) or 'the card (it lists no datasets)'}")
     return results
 
 
 def store(card_path: Path, prefix: Path, command: str) -> dict[str, Any]:
-    """Write the ``leave_one_dataset_out`` block into the card at ``card_path``; returns it."""
+    """Write the ``leave_one_dataset_out`` block into the card at ``card_path``; returns it.
+
+    The held-out datasets are the card's own (its ``datasets``).
+    """
     card = json.loads(card_path.read_text())
+    results = collect(prefix, list(card.get("datasets", {})))
     block = {
         "protocol": "train on the other datasets (their own writer split, head refitted, threshold "
                     "calibrated on their validation writers), evaluate every writer of the held-out one",
         "command": command,
-        "results": collect(prefix),
+        "results": results,
     }
     card["leave_one_dataset_out"] = block
     card_path.write_text(json.dumps(card, indent=1) + "\n")

@@ -28,8 +28,10 @@ def test_the_held_out_results_are_stored_in_the_card_and_printed(tmp_path: Path)
     _run(prefix, "cedar", ["bhsig260-bengali", "bhsig260-hindi"], 0.1577)
     _run(prefix, "bhsig260-hindi", ["bhsig260-bengali", "cedar"], 0.0925)
     _run(prefix, "bhsig260-bengali", ["bhsig260-hindi", "cedar"], None)  # interrupted: left out
+    _run(prefix, "seed7-cedar", ["bhsig260-bengali", "bhsig260-hindi"], 0.1552)  # another recipe's run
     card_path = tmp_path / "model.json"
-    card_path.write_text(json.dumps({"name": "m", "threshold": 0.65, "test": {}}))
+    card_path.write_text(json.dumps({"name": "m", "threshold": 0.65, "test": {},
+                                     "datasets": {"cedar": 1, "bhsig260-bengali": 1, "bhsig260-hindi": 1}}))
     store(card_path, prefix, "make lodo")
     card = json.loads(card_path.read_text())
     results = card["leave_one_dataset_out"]["results"]
@@ -45,7 +47,7 @@ def test_the_held_out_results_are_stored_in_the_card_and_printed(tmp_path: Path)
 
 def test_no_finished_run_is_an_error_and_the_card_is_untouched(tmp_path: Path):
     card_path = tmp_path / "model.json"
-    card_path.write_text('{"name": "m"}')
-    with pytest.raises(SystemExit, match="no finished leave-one-dataset-out run"):
+    card_path.write_text('{"name": "m", "datasets": {"cedar": 1}}')
+    with pytest.raises(SystemExit, match="no finished leave-one-dataset-out run in .*lodo-DATASET for cedar"):
         store(card_path, tmp_path / "runs" / "lodo", "make lodo")
-    assert card_path.read_text() == '{"name": "m"}'
+    assert card_path.read_text() == '{"name": "m", "datasets": {"cedar": 1}}'

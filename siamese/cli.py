@@ -109,9 +109,11 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--plot", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write ROC/DET curves and score histograms to this PNG.")
+@click.option("--per-writer", is_flag=True,
+              help="Also list each writer's FRR and FAR at the threshold, worst first (JSON: per_writer).")
 @click.pass_obj
 def evaluate_command(settings, data_dirs, layout, cache_dir, model_path, references, writers, seed,
-                     as_json, plot) -> None:
+                     as_json, plot, per_writer) -> None:
     """Measure EER (skilled and random forgeries), AUC and FAR/FRR with K references per writer."""
     from siamese.model import SignatureModel
 
@@ -121,14 +123,25 @@ def evaluate_command(settings, data_dirs, layout, cache_dir, model_path, referen
         from siamese.plots import plot_evaluation
 
         plot_evaluation(trials, model.threshold, plot)
+    writer_rows = None
+    if per_writer:
+        from siamese.evaluation import per_writer as per_writer_rows
+
+        writer_rows = per_writer_rows(trials, model.threshold)
     if as_json:
-        click.echo(json.dumps(result, default=float))
+        extra = {"per_writer": writer_rows} if per_writer else {}
+        click.echo(json.dumps({**result, **extra}, default=float))
         return
     click.echo(f"model {model.version[:12]}  threshold {model.threshold:.4f}  writers {result['writers']}"
                f" ({result['writer_selection']})  K={references}")
     click.echo(_one_line(result))
     click.echo(f"queries {result['queries']}: genuine {result['genuine']}, skilled {result['skilled']}, "
                f"random {result['random']}")
+    for row in writer_rows or []:
+        rates = "  ".join(f"{name} {'n/a' if row[key] is None else f'{100 * row[key]:.1f}%'}"
+                          for name, key in (("FRR", "frr"), ("FAR skilled", "far_skilled"),
+                                            ("FAR random", "far_random")))
+        click.echo(f"  {row['writer']}: {rates}  ({row['genuine']} genuine, {row['skilled']} skilled)")
 
 
 def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):

@@ -29,6 +29,7 @@ class Trials:
     scores: list[float] = field(default_factory=list)
     kinds: list[str] = field(default_factory=list)
     writers: int = 0
+    owners: list[str] = field(default_factory=list)  # the claimed writer of each query
 
     def select(self, negative_kind: str) -> tuple[np.ndarray, np.ndarray]:
         """Labels (1 genuine, 0 forgery) and scores of genuine queries plus one negative kind."""
@@ -78,7 +79,7 @@ def build_trials(
 def score_trials(model: Any, embeddings: np.ndarray, plan: list) -> Trials:
     """Score every planned query against its writer's references with the service's rule."""
     trials = Trials(writers=len(plan))
-    for _writer, refs, queries in plan:
+    for writer, refs, queries in plan:
         ref_vectors = embeddings[refs]
         reference_matrix = model.score_matrix(ref_vectors, ref_vectors)
         query_indices = [index for index, _kind in queries]
@@ -86,7 +87,32 @@ def score_trials(model: Any, embeddings: np.ndarray, plan: list) -> Trials:
         for row, (_index, kind) in zip(per_reference, queries):
             trials.scores.append(aggregate_scores(row, reference_matrix, model.normalisation))
             trials.kinds.append(kind)
+            trials.owners.append(writer)
     return trials
+
+
+def per_writer(trials: Trials, threshold: float) -> list[dict[str, Any]]:
+    """Per claimed writer, worst first: its queries and its errors at ``threshold``.
+
+    ``frr`` is the share of its genuine queries rejected, ``far_skilled`` / ``far_random`` the share
+    of its skilled / random forgeries accepted (None when it has none of that kind).
+    """
+    scores, kinds, owners = np.array(trials.scores), np.array(trials.kinds), np.array(trials.owners)
+    rows = []
+    for writer in sorted(set(trials.owners)):
+        mine = owners == writer
+
+        def rate(kind: str, accepted: bool, mine: np.ndarray = mine) -> float | None:
+            chosen = scores[mine & (kinds == kind)]
+            if not chosen.size:
+                return None
+            return float(np.mean(chosen >= threshold) if accepted else np.mean(chosen < threshold))
+
+        rows.append({"writer": writer, "genuine": int(np.sum(mine & (kinds == "genuine"))),
+                     "skilled": int(np.sum(mine & (kinds == "skilled"))),
+                     "frr": rate("genuine", False), "far_skilled": rate("skilled", True),
+                     "far_random": rate("random", True)})
+    return sorted(rows, key=lambda r: -sum(r[key] or 0.0 for key in ("frr", "far_skilled", "far_random")))
 
 
 def summarize(trials: Trials, threshold: float) -> dict[str, Any]:

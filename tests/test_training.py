@@ -70,6 +70,22 @@ def test_evaluate_json_reports_protocol(trained, dataset, tmp_path):
     assert plot.stat().st_size > 10_000
 
 
+def test_evaluate_per_writer_adds_up_to_the_totals_worst_writer_first(trained, dataset, tmp_path):
+    args = ["evaluate", "--data", str(dataset), "--model", str(trained), "--writers", "all",
+            "--cache-dir", str(tmp_path / "c"), "--per-writer"]
+    report = json.loads(CliRunner().invoke(main, [*args, "--json"]).stdout)
+    rows = report["per_writer"]
+    assert len(rows) == 12 and {row["genuine"] for row in rows} == {3}
+    rejected = sum(row["frr"] * row["genuine"] for row in rows)
+    accepted = sum(row["far_skilled"] * row["skilled"] for row in rows)
+    assert rejected == pytest.approx(report["frr"] * report["genuine"])
+    assert accepted == pytest.approx(report["far"] * report["skilled"])
+    errors = [row["frr"] + row["far_skilled"] + row["far_random"] for row in rows]
+    assert errors == sorted(errors, reverse=True)
+    text = CliRunner().invoke(main, args).stdout
+    assert f"  {rows[0]['writer']}: FRR " in text and text.count(" FAR skilled ") == 12
+
+
 def test_evaluate_defaults_to_test_writers(trained, dataset, tmp_path):
     result = CliRunner().invoke(main, ["evaluate", "--data", str(dataset), "--model", str(trained),
                                        "--json", "--cache-dir", str(tmp_path / "c")])

@@ -33,13 +33,12 @@ def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.n
     genuine, forged = index_records(records, usable)
     found: dict[str, tuple[list[int], list[float]]] = {}
     for seed in range(seeds):
-        for plan in build_trials(sorted(wanted), genuine, forged, 5, seed):
-            trials = score_trials(model, embeddings, [plan])
-            labels, scores = found.setdefault(plan[0], ([], []))
-            for score, kind in zip(trials.scores, trials.kinds):
-                if kind != "random":
-                    labels.append(int(kind == "genuine"))
-                    scores.append(score)
+        trials = score_trials(model, embeddings, build_trials(sorted(wanted), genuine, forged, 5, seed))
+        for writer, score, kind in zip(trials.owners, trials.scores, trials.kinds):
+            if kind != "random":
+                labels, scores = found.setdefault(writer, ([], []))
+                labels.append(int(kind == "genuine"))
+                scores.append(score)
     return {w: (np.asarray(labels), np.asarray(scores)) for w, (labels, scores) in found.items()}
 
 

@@ -70,16 +70,13 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
 
     overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
                  "writers_per_batch": writers_per_batch, "learning_rate": learning_rate,
-                 "ema_decay": ema_decay, "augment_profile": augment_profile}
-    config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
+                 "ema_decay": ema_decay, "augment_profile": augment_profile,
+                 "augment": False if no_augment else None,  # flags override only when given
+                 "balance_datasets": balance_datasets or None,
+                 "select_after_head_fit": select_after_head_fit or None}
     if no_augment and augment_profile:
         raise click.UsageError("--no-augment and --augment exclude each other")
-    if no_augment:
-        config = replace(config, augment=False)
-    if balance_datasets:
-        config = replace(config, balance_datasets=True)
-    if select_after_head_fit:
-        config = replace(config, select_after_head_fit=True)
+    config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
     if tiny:
         config = replace(config, network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)),
                                                        embedding_dim=256))

@@ -100,19 +100,18 @@ def per_writer(trials: Trials, threshold: float) -> list[dict[str, Any]]:
     scores, kinds, owners = np.array(trials.scores), np.array(trials.kinds), np.array(trials.owners)
     rows = []
     for writer in sorted(set(trials.owners)):
-        mine = owners == writer
-
-        def rate(kind: str, accepted: bool, mine: np.ndarray = mine) -> float | None:
-            chosen = scores[mine & (kinds == kind)]
-            if not chosen.size:
-                return None
-            return float(np.mean(chosen >= threshold) if accepted else np.mean(chosen < threshold))
-
-        rows.append({"writer": writer, "genuine": int(np.sum(mine & (kinds == "genuine"))),
-                     "skilled": int(np.sum(mine & (kinds == "skilled"))),
-                     "frr": rate("genuine", False), "far_skilled": rate("skilled", True),
-                     "far_random": rate("random", True)})
+        own = owners == writer
+        mine = {kind: scores[own & (kinds == kind)] for kind in ("genuine", "skilled", "random")}
+        rows.append({"writer": writer, "genuine": len(mine["genuine"]), "skilled": len(mine["skilled"]),
+                     "frr": _share(mine["genuine"] < threshold),
+                     "far_skilled": _share(mine["skilled"] >= threshold),
+                     "far_random": _share(mine["random"] >= threshold)})
     return sorted(rows, key=lambda r: -sum(r[key] or 0.0 for key in ("frr", "far_skilled", "far_random")))
+
+
+def _share(flags: np.ndarray) -> float | None:
+    """The fraction of true ``flags``, or None when there are none."""
+    return float(flags.mean()) if flags.size else None
 
 
 def summarize(trials: Trials, threshold: float) -> dict[str, Any]:

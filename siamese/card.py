@@ -30,7 +30,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"{card.get('twin_flops_per_image', 0) / 1e6:.0f} MFLOPs per image (twin), trained for "
         f"{card.get('training_seconds', 0) / 60:.0f} min on this 2-core CPU "
         f"({card.get('epochs_run')} epochs of "
-        f"{hyper.get('steps_per_epoch')} batches; best validation epoch {card.get('best_epoch')}).",
+        f"{hyper.get('steps_per_epoch')} batches; {_kept_epoch(card, hyper)}).",
         "",
         f"- Data: {', '.join(f'{k} ({v} images)' for k, v in card.get('datasets', {}).items())}.",
         f"- Writer-disjoint split per dataset (seed {_split_seed(hyper)}): "
@@ -73,7 +73,17 @@ def lodo_table(results: dict[str, dict[str, Any]]) -> list[str]:
     return rows
 
 
+def _kept_epoch(card: dict[str, Any], hyper: dict[str, Any]) -> str:
+    """Which epoch's weights the model holds, and how it was chosen."""
+    if hyper.get("keep") == "last":
+        return "the last epoch kept, no selection on validation"
+    return f"best validation epoch {card.get('best_epoch')}"
+
+
 def _split_seed(hyperparameters: dict[str, Any]) -> Any:
     """The seed the card's writer split was drawn with (``split_seed`` when the run set one)."""
     split_seed = hyperparameters.get("split_seed")
-    return hyperparameters.get("seed") if split_seed is None else split_seed
+    seed = hyperparameters.get("seed") if split_seed is None else split_seed
+    if hyperparameters.get("folds"):  # cross-validation: train + validation cut into folds
+        return f"{seed}; cross-validation fold {hyperparameters.get('fold')} of {hyperparameters['folds']}"
+    return seed

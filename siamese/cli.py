@@ -56,12 +56,19 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--ema-decay", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
               help="Validate and save an average of the weights with this decay, e.g. 0.998 "
                    "(default 0: the raw weights).")
+@click.option("--keep", type=click.Choice(["best", "last"]), default=None,
+              help="Ship the epoch with the best validation EER (default) or the last epoch.")
+@click.option("--folds", type=click.IntRange(2, 20), default=None,
+              help="Cross-validation: cut the split's train + validation writers into this many folds "
+                   "(test writers untouched); --fold picks the one that validates.")
+@click.option("--fold", type=click.IntRange(1, 20), default=None, help="The validating fold (1..--folds).")
 @click.option("--max-minutes", type=float, default=None, help="Stop after the epoch that passes this time.")
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
                   writers_per_batch, learning_rate, seed, split_seed, no_augment, augment_profile,
-                  balance_datasets, select_after_head_fit, ema_decay, max_minutes, tiny, quiet) -> None:
+                  balance_datasets, select_after_head_fit, ema_decay, keep, folds, fold, max_minutes, tiny,
+                  quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
@@ -73,9 +80,12 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
                  "ema_decay": ema_decay, "augment_profile": augment_profile,
                  "augment": False if no_augment else None,  # flags override only when given
                  "balance_datasets": balance_datasets or None,
-                 "select_after_head_fit": select_after_head_fit or None}
+                 "select_after_head_fit": select_after_head_fit or None,
+                 "keep": keep, "folds": folds, "fold": fold}
     if no_augment and augment_profile:
         raise click.UsageError("--no-augment and --augment exclude each other")
+    if (folds is None) != (fold is None) or (folds is not None and fold > folds):
+        raise click.UsageError("--folds N and --fold K (1 <= K <= N) go together")
     config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
     if tiny:
         config = replace(config, network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)),
@@ -84,7 +94,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,
                  max_minutes=max_minutes, cache_dir=cache_dir, layouts=[layout] * len(data_dirs),
                  command=command)
-    click.echo(f"saved {out_path} (best epoch {card['best_epoch']} of {card['epochs_run']}, "
+    kept = "last" if config.keep == "last" else "best"
+    click.echo(f"saved {out_path} ({kept} epoch {card['best_epoch']} of {card['epochs_run']}, "
                f"{card['training_seconds'] / 60:.1f} min)")
     for dataset, result in card["test"].items():
         click.echo(f"  test {dataset}: {_one_line(result)}")

@@ -64,6 +64,9 @@ class TrainConfig:
     select_after_head_fit: bool = False
     references: int = 5
     split_fractions: tuple[float, float, float] = (0.7, 0.1, 0.2)
+    folds: int = 0  # > 0: cross-validation, train + validation writers cut into this many folds
+    fold: int = 1  # the fold (1..folds) that validates; the others train; test writers untouched
+    keep: str = "best"  # which epoch's weights ship: "best" (validation) or "last"
     network: NetworkConfig = field(default_factory=NetworkConfig)
     head: HeadFitConfig = field(default_factory=HeadFitConfig)
 
@@ -101,9 +104,24 @@ def load_training_data(
     for dataset in sorted({r.dataset for r in records}):
         writers = sorted({r.writer for r in records if r.dataset == dataset})
         part = split_writers(writers, seed=config.data_split_seed, fractions=config.split_fractions)
+        if config.folds:
+            part = cross_validation_fold(part, config.folds, config.fold)
         for name in SPLIT_NAMES:
             split[name].extend(part[name])
     return TrainingData(records, canvases, usable, split)
+
+
+def cross_validation_fold(part: dict[str, list[str]], folds: int, fold: int) -> dict[str, list[str]]:
+    """Fold ``fold`` (1-based) of ``folds``: the split's train and validation writers, pooled, cut into
+    ``folds`` disjoint folds; that fold validates, the others train. Test writers stay as they were."""
+    if not 1 <= fold <= folds:
+        raise ValueError(f"fold {fold} is not between 1 and {folds}")
+    pool = part["train"] + part["validation"]  # already shuffled by the split's seed
+    if len(pool) < folds:
+        raise ValueError(f"{len(pool)} train and validation writers cannot make {folds} folds")
+    validation = pool[fold - 1::folds]
+    return {"train": [w for w in pool if w not in validation], "validation": validation,
+            "test": part["test"]}
 
 
 class BatchSampler:
@@ -340,7 +358,7 @@ def train(
     if resume and trainer.restore():
         state = json.loads(history_file.read_text()) if history_file.is_file() else {}
         history, elapsed_before = state.get("history", []), state.get("elapsed_seconds", 0.0)
-    best_path = work_dir / "best.keras"
+    best_path, last_path = work_dir / "best.keras", work_dir / "last.keras"
     for epoch in range(int(trainer.epoch.numpy()), config.epochs):
         losses = trainer.run_epoch(epoch, progress)
         model = trainer.serving_model()
@@ -352,6 +370,7 @@ def train(
             trainer.best_score.assign(score if np.isfinite(score) else 1e9)
             model.keras_model.save(best_path)
             entry["best"] = True
+        model.keras_model.save(last_path)
         trainer.epoch.assign(epoch + 1)
         trainer.manager.save()
         elapsed = elapsed_before + time.monotonic() - started
@@ -365,7 +384,7 @@ def train(
             break
     elapsed = elapsed_before + time.monotonic() - started
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(best_path, out_path)
+    shutil.copyfile(best_path if config.keep == "best" else last_path, out_path)
     head_fit = refit_head(out_path, data, config.head)
     return write_training_card(out_path, config, data, history, elapsed, command, data_dirs, head_fit)
 
@@ -414,7 +433,8 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
     model.threshold = DEFAULT_THRESHOLD  # not whatever an older card at out_path said
     model.normalisation = ScoreNormalisation(**head_fit["score_normalisation"])
     twin = model.twin
-    best_epoch = max((h["epoch"] for h in history if h.get("best")), default=len(history))
+    best_epoch = (len(history) if config.keep == "last"
+                  else max((h["epoch"] for h in history if h.get("best")), default=len(history)))
     card = {
         "name": out_path.stem,
         "threshold": model.threshold,

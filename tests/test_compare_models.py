@@ -17,3 +17,22 @@ def test_pooled_eer_pools_the_chosen_writers_and_counts_repeats():
     assert pooled_eer(trials, ["mixed"]) == pytest.approx(1.0)
     one = pooled_eer(trials, ["clean", "mixed"])
     assert 0.0 < one < pooled_eer(trials, ["clean", "mixed", "mixed"])
+
+
+def test_crossval_compares_recipes_fold_by_fold_on_the_same_writers():
+    from bench.crossval import compare, fold_mean
+
+    clean = (np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.1, 0.2]))
+    mixed = (np.array([1, 0]), np.array([0.3, 0.7]))
+    folds_a = [{"best": {"w1": clean, "w2": mixed}, "last": {"w1": clean, "w2": mixed}},
+               {"best": {"w3": clean}, "last": {"w3": mixed}}]
+    first_fold = pooled_eer(folds_a[0]["best"], ["w1", "w2"])
+    assert fold_mean(folds_a, "best") == pytest.approx((first_fold + 0.0) / 2)
+    same = compare(folds_a, folds_a, "last", rounds=50)
+    assert same == {"difference": 0.0, "interval_95": [0.0, 0.0]}
+    folds_b = [{"best": {"w1": clean, "w2": clean}, "last": {"w1": clean, "w2": clean}},
+               {"best": {"w3": clean}, "last": {"w3": clean}}]  # B gets w2 and w3 right
+    better = compare(folds_a, folds_b, "last", rounds=200)
+    assert better["difference"] < 0 and better["interval_95"][1] <= 0
+    with pytest.raises(SystemExit):
+        compare(folds_a, [folds_b[0]], "best", rounds=1)  # not the same folds

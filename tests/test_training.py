@@ -252,3 +252,41 @@ def test_split_seed_keeps_the_writer_split_while_the_seed_changes(dataset, tmp_p
     other = load_training_data([dataset], replace(base, seed=7), tmp_path / "c", progress=False)
     assert same.split == split
     assert other.split != split
+
+
+def test_cross_validation_folds_rotate_the_train_and_validation_writers_and_keep_test(dataset, tmp_path):
+    base = replace(TrainConfig(), seed=3)
+    plain = load_training_data([dataset], base, tmp_path / "c", progress=False).split
+    folds = [load_training_data([dataset], replace(base, folds=3, fold=k), tmp_path / "c",
+                                progress=False).split for k in (1, 2, 3)]
+    pool = set(plain["train"]) | set(plain["validation"])
+    assert all(split["test"] == plain["test"] for split in folds)
+    assert all(set(split["train"]) | set(split["validation"]) == pool for split in folds)
+    assert all(not set(split["train"]) & set(split["validation"]) for split in folds)
+    validations = [set(split["validation"]) for split in folds]
+    assert set().union(*validations) == pool and sum(map(len, validations)) == len(pool)
+    assert max(map(len, validations)) - min(map(len, validations)) <= 1
+
+
+@pytest.mark.parametrize("options", [["--folds", "3"], ["--fold", "2"], ["--folds", "3", "--fold", "4"]])
+def test_fold_options_need_each_other_and_a_fold_in_range(dataset, tmp_path, options):
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), *options, *TINY])
+    assert result.exit_code == 2 and "--folds N and --fold K" in result.output
+    assert not out.exists()
+
+
+def test_keep_last_ships_the_last_epoch_and_says_so(dataset, tmp_path):
+    out, work = tmp_path / "m.keras", tmp_path / "work"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out),
+                                       "--work-dir", str(work), "--cache-dir", str(tmp_path / "c"),
+                                       "--epochs", "2", "--keep", "last",
+                                       "--folds", "3", "--fold", "2", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "last epoch 2 of 2" in result.output
+    shipped, last = SignatureModel.load(out), SignatureModel.load(work / "last.keras")
+    assert all(np.array_equal(a, b) for a, b in zip(shipped.twin.get_weights(), last.twin.get_weights()))
+    card = json.loads(card_path_for(out).read_text())
+    assert card["best_epoch"] == 2 and card["hyperparameters"]["keep"] == "last"
+    printed = CliRunner().invoke(main, ["model-card", "--model", str(out)])
+    assert "the last epoch kept" in printed.output and "cross-validation fold 2 of 3" in printed.output

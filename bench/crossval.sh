@@ -1,0 +1,28 @@
+#!/bin/bash
+# Cross-validation of a training recipe over writer folds (`make crossval`): the card split's train and
+# validation writers (test writers untouched) are cut into CV_FOLDS folds; each run trains on all but
+# one fold and validates on it, so every one of those writers is a validation writer once. Outputs
+# under runs/cv-foldK/ (CV_OUT changes the prefix); a finished run is skipped, an interrupted one
+# resumes from its checkpoint. CV_TRAIN_ARGS adds options (the recipe), CV_EPOCHS / CV_STEPS change the
+# length (default: the shipped recipe's). Then `python -m bench.crossval PREFIX [OTHER_PREFIX]` scores
+# each fold's model with the service's rule and compares two recipes writer by writer, e.g.
+#   CV_TRAIN_ARGS="--ema-decay 0.998" CV_OUT=runs/cv-ema bench/crossval.sh
+set -euo pipefail
+D=${DATASETS:-../shared/datasets}
+FOLDS=${CV_FOLDS:-4}
+EPOCHS=${CV_EPOCHS:-24}
+STEPS=${CV_STEPS:-100}
+read -r -a EXTRA <<< "${CV_TRAIN_ARGS:-}"
+PREFIX=${CV_OUT:-runs/cv}
+BIN=.venv/bin
+args=(--data "$D/cedar" --data "$D/bhsig260-bengali" --data "$D/bhsig260-hindi")
+for fold in $(seq 1 "$FOLDS"); do
+  out=$PREFIX-fold$fold
+  if [ ! -f "$out/model.json" ]; then
+    echo "=== fold $fold of $FOLDS ($(date))"
+    $BIN/sigverify train "${args[@]}" --out "$out/model.keras" --work-dir "$out/work" \
+      --epochs "$EPOCHS" --steps-per-epoch "$STEPS" --folds "$FOLDS" --fold "$fold" --quiet --resume \
+      ${EXTRA[@]+"${EXTRA[@]}"}
+  fi
+done
+$BIN/python -m bench.crossval "$PREFIX"

@@ -9,7 +9,7 @@ PORT ?= 8000
 WORKERS ?= 2
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: run test lint bench lodo install clean chromium
+.PHONY: run test lint bench lodo crossval install clean chromium
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,9 @@ bench: install
 
 lodo: install
 	LODO_CARD=siamese/weights/siamese_signature.json bench/lodo.sh
+
+crossval: install
+	bench/crossval.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -641,3 +641,16 @@ def test_big_images_without_a_signature_are_refused_as_at_full_size(draw, error_
             preprocess(data, max_side=max_side)
         errors.append(str(caught.value))
     assert errors[0] == errors[1]
+
+
+def test_canvases_match_the_pinned_ones() -> None:
+    """Seven synthetic scans (grey noisy paper, dust, inverted, RGB, a 2900 px page, faint ink) give the
+    canvases stored in tests/data, which the preprocessing of 2026-11-27 (before big images were reduced
+    first) produced: a change that moves them needs a new PREPROCESS_VERSION and a reindex."""
+    from tests.golden_preprocess import GOLDEN_FILE, current_canvases
+
+    stored = np.load(GOLDEN_FILE)
+    current = current_canvases()
+    assert sorted(stored.files) == sorted(current)
+    for name, canvas in current.items():
+        np.testing.assert_allclose(canvas, stored[name], rtol=0, atol=1e-6, err_msg=name)

@@ -1,0 +1,65 @@
+"""Pinned preprocessing outputs: canvases of a few synthetic scans, stored in ``tests/data``.
+
+Enrolled references keep the embeddings of the canvases they were preprocessed into, so a change of
+preprocessing that moves canvases (even slightly) must be deliberate: it needs a new
+``PREPROCESS_VERSION`` and a reindex. ``tests/test_preprocess.py`` compares today's canvases with the
+stored ones. After a deliberate change, rewrite them with ``python -m tests.golden_preprocess``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.synthetic import png_bytes, synthetic_signature
+
+GOLDEN_FILE = Path(__file__).parent / "data" / "preprocess_golden.npz"
+
+
+def _noisy(image: Image.Image, level: int, spread: float, seed: int) -> Image.Image:
+    """The drawing on paper of grey ``level`` with Gaussian scanner noise (ink kept dark)."""
+    rng = np.random.default_rng(seed)
+    pixels = np.asarray(image, dtype=np.float64)
+    paper = np.where(pixels > 128, level, pixels) + rng.normal(0, spread, pixels.shape)
+    return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8), mode="L")
+
+
+def _specks(image: Image.Image, count: int, seed: int) -> Image.Image:
+    """Dust: ``count`` dark single pixels scattered over the page."""
+    rng = np.random.default_rng(seed)
+    pixels = np.array(image)
+    pixels[rng.integers(0, pixels.shape[0], count), rng.integers(0, pixels.shape[1], count)] = 30
+    return Image.fromarray(pixels, mode="L")
+
+
+def golden_inputs() -> dict[str, bytes]:
+    """Named PNG files covering the paths a dataset scan or an upload takes (all under 3000 px)."""
+    wide = synthetic_signature(3, 1, size=(560, 240))
+    return {
+        "white_paper": png_bytes(synthetic_signature(1, 1)),
+        "grey_noisy_scan": png_bytes(_noisy(synthetic_signature(2, 1, size=(640, 300)), 205, 6.0, 1)),
+        "dusty_scan": png_bytes(_specks(wide, 200, 2)),
+        "light_ink_on_dark": png_bytes(Image.eval(synthetic_signature(4, 2), lambda v: 255 - v)),
+        "rgb_blue_ink": png_bytes(Image.merge("RGB", (wide, wide, Image.eval(wide, lambda v: max(v, 160))))),
+        "large_page": png_bytes(synthetic_signature(5, 3, size=(2900, 1200))),
+        "small_faint": png_bytes(synthetic_signature(6, 1, size=(120, 60), ink=150)),
+    }
+
+
+def current_canvases() -> dict[str, np.ndarray]:
+    """Today's canvas of every golden input."""
+    from siamese.preprocess import preprocess
+
+    return {name: preprocess(data) for name, data in golden_inputs().items()}
+
+
+def main() -> None:
+    GOLDEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(GOLDEN_FILE, **current_canvases())
+    print(f"wrote {GOLDEN_FILE} ({GOLDEN_FILE.stat().st_size} bytes)")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from tests.synthetic import png_bytes, synthetic_signature
 
@@ -26,6 +26,11 @@ def _noisy(image: Image.Image, level: int, spread: float, seed: int) -> Image.Im
     return Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8), mode="L")
 
 
+def _soft(image: Image.Image, radius: float = 1.2) -> Image.Image:
+    """Soft stroke edges, as a scanner's optics give (the drawings are hard-edged)."""
+    return image.filter(ImageFilter.GaussianBlur(radius))
+
+
 def _specks(image: Image.Image, count: int, seed: int) -> Image.Image:
     """Dust: ``count`` dark single pixels scattered over the page."""
     rng = np.random.default_rng(seed)
@@ -36,14 +41,14 @@ def _specks(image: Image.Image, count: int, seed: int) -> Image.Image:
 
 def golden_inputs() -> dict[str, bytes]:
     """Named PNG files covering the paths a dataset scan or an upload takes (all under 3000 px)."""
-    wide = synthetic_signature(3, 1, size=(560, 240))
+    wide = _soft(synthetic_signature(3, 1, size=(560, 240)))
     return {
         "white_paper": png_bytes(synthetic_signature(1, 1)),
-        "grey_noisy_scan": png_bytes(_noisy(synthetic_signature(2, 1, size=(640, 300)), 205, 6.0, 1)),
+        "grey_noisy_scan": png_bytes(_noisy(_soft(synthetic_signature(2, 1, size=(640, 300))), 205, 6.0, 1)),
         "dusty_scan": png_bytes(_specks(wide, 200, 2)),
         "light_ink_on_dark": png_bytes(Image.eval(synthetic_signature(4, 2), lambda v: 255 - v)),
         "rgb_blue_ink": png_bytes(Image.merge("RGB", (wide, wide, Image.eval(wide, lambda v: max(v, 160))))),
-        "large_page": png_bytes(synthetic_signature(5, 3, size=(2900, 1200))),
+        "large_page": png_bytes(_soft(synthetic_signature(5, 3, size=(2900, 1200)), 2.5)),
         "small_faint": png_bytes(synthetic_signature(6, 1, size=(120, 60), ink=150)),
     }
 

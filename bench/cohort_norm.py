@@ -23,13 +23,11 @@ NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
 
 def population(model, datasets, writers=None):
     """Embeddings and genuine/forged indices of ``writers`` (all when None) of ``datasets``."""
-    from siamese.canvas_cache import load_canvases
-    from siamese.datasets import load_dataset
+    from siamese.canvas_cache import load_writer_canvases
     from siamese.evaluation import embed_canvases, index_records
 
-    records = [r for name in datasets for r in load_dataset(DATASETS / name)
-               if writers is None or r.writer in writers]
-    canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
+    records, canvases, usable = load_writer_canvases([DATASETS / name for name in datasets], writers,
+                                                     Path("var/cache"), progress=False)
     genuine, forged = index_records(records, usable)
     return embed_canvases(model, canvases, usable), genuine, forged
 

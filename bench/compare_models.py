@@ -22,13 +22,12 @@ NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
 
 def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per writer: (labels 1 genuine / 0 skilled forgery, scores) over ``seeds`` reference draws."""
-    from siamese.canvas_cache import load_canvases
-    from siamese.datasets import load_dataset
+    from siamese.canvas_cache import load_writer_canvases
     from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials
 
     wanted = set(writers)
-    records = [r for name in NAMES for r in load_dataset(DATASETS / name) if r.writer in wanted]
-    canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
+    records, canvases, usable = load_writer_canvases([DATASETS / name for name in NAMES], wanted,
+                                                     Path("var/cache"), progress=False)
     embeddings = embed_canvases(model, canvases, usable)
     genuine, forged = index_records(records, usable)
     found: dict[str, tuple[list[int], list[float]]] = {}

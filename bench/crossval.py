@@ -42,18 +42,13 @@ def fold_dirs(prefix: str) -> list[Path]:
 
 def last_epoch_model(run: Path, card: dict):
     """The run's last epoch with its head refitted on the run's training writers (as ``train`` does)."""
-    from siamese.canvas_cache import load_canvases
-    from siamese.datasets import load_dataset
     from siamese.head_fit import HeadFitConfig
     from siamese.model import SignatureModel
-    from siamese.training import TrainingData, fit_head_on_training_writers
+    from siamese.training import fit_head_on_training_writers, load_training_writers
 
     model = SignatureModel.load(run / "work" / "last.keras")
-    train_writers = set(card["split"]["train"])
-    records = [r for name in NAMES for r in load_dataset(DATASETS / name) if r.writer in train_writers]
-    canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
-    data = TrainingData(records, canvases, usable, {"train": sorted(train_writers), "validation": [],
-                                                    "test": []})
+    data = load_training_writers([DATASETS / name for name in NAMES], set(card["split"]["train"]),
+                                 Path("var/cache"), progress=False)
     fit_head_on_training_writers(model, data, HeadFitConfig(**card["hyperparameters"]["head"]))
     return model
 

@@ -25,8 +25,7 @@ DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 def run(levels: tuple[float, ...] = (0.8, 0.9, 0.95),
         consistency_levels: tuple[float, ...] = (0.2, 0.3, 0.4, 0.5)) -> dict[str, dict[str, float]]:
     """Per dataset: fractions flagged by each alarm at each level."""
-    from siamese.canvas_cache import canvases_to_batch, load_canvases
-    from siamese.datasets import load_dataset
+    from siamese.canvas_cache import canvases_to_batch, load_writer_canvases
     from siamese.evaluation import index_records
     from siamese.model import SignatureModel
 
@@ -34,8 +33,8 @@ def run(levels: tuple[float, ...] = (0.8, 0.9, 0.95),
     test_writers = set(model.card["split"]["test"])
     results = {}
     for name in ("cedar", "bhsig260-bengali", "bhsig260-hindi"):
-        records = [r for r in load_dataset(DATASETS / name) if r.writer in test_writers]
-        canvases, usable = load_canvases([r.path for r in records], Path("var/cache"), progress=False)
+        records, canvases, usable = load_writer_canvases([DATASETS / name], test_writers, Path("var/cache"),
+                                                         progress=False)
         embeddings = model.embed_preprocessed(canvases_to_batch(canvases))
         genuine, forged = index_records(records, usable)
         image_scores, enrollment_max, genuine_medians, forgery_medians = [], [], [], []

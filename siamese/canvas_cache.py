@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from siamese.datasets import SignatureRecord, load_dataset
 from siamese.errors import ImageError
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
 
@@ -88,6 +89,18 @@ def load_canvases(
         if result is not None:
             canvases[index] = result
     return canvases, usable
+
+
+def load_writer_canvases(
+    data_dirs: Sequence[Path], writers: set[str] | None = None, cache_dir: Path | None = None,
+    layout: str | None = None, progress: bool = True,
+) -> tuple[list[SignatureRecord], np.ndarray, np.ndarray]:
+    """The records of ``writers`` (every writer when None) in ``data_dirs``, their canvases and the
+    mask of usable ones (see ``load_canvases``)."""
+    records = [r for d in data_dirs for r in load_dataset(Path(d), layout)
+               if writers is None or r.writer in writers]
+    canvases, usable = load_canvases([r.path for r in records], cache_dir, progress=progress)
+    return records, canvases, usable
 
 
 def canvases_to_batch(canvases: np.ndarray) -> np.ndarray:

@@ -159,11 +159,10 @@ def _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed):
     from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials, summarize
 
     records = [r for d in data_dirs for r in load_dataset(d, layout)]
-    all_writers = sorted({r.writer for r in records})
-    chosen, selection = _choose_writers(model.card.get("split", {}), all_writers, writers)
+    chosen, selection = _choose_writers(model.card.get("split", {}), sorted({r.writer for r in records}),
+                                        writers)
     wanted = set(chosen)
-    indices = [i for i, r in enumerate(records) if r.writer in wanted]
-    records = [records[i] for i in indices]
+    records = [r for r in records if r.writer in wanted]
     canvases, usable = load_canvases([r.path for r in records], cache_dir)
     embeddings = embed_canvases(model, canvases, usable)
     genuine, forged = index_records(records, usable)
@@ -248,23 +247,19 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     """
     from dataclasses import replace
 
-    from siamese.canvas_cache import load_canvases
-    from siamese.datasets import load_dataset
     from siamese.head_fit import HeadFitConfig
     from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for
-    from siamese.training import TrainingData, refit_head
+    from siamese.training import load_training_writers, refit_head
 
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
     card = SignatureModel.load(path).card
     train_writers = set(card.get("split", {}).get("train", []))
     if not train_writers:
         raise click.ClickException("the model card has no training writers to fit the head on")
-    records = [r for d in data_dirs for r in load_dataset(d, layout) if r.writer in train_writers]
-    if not records:
+    data = load_training_writers(data_dirs, train_writers, cache_dir, layout)
+    writers = data.split["train"]
+    if not writers:
         raise click.ClickException("no training writer of the model card is in this data")
-    canvases, usable = load_canvases([r.path for r in records], cache_dir)
-    writers = sorted({r.writer for r in records})
-    data = TrainingData(records, canvases, usable, {"train": writers, "validation": [], "test": []})
     config = HeadFitConfig()
     if strength is not None:
         config = replace(config, normalisation_strength=strength)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from siamese.canvas_cache import canvases_to_batch, load_canvases
+from siamese.canvas_cache import canvases_to_batch, load_canvases, load_writer_canvases
 from siamese.datasets import SignatureRecord, load_dataset, split_writers
 from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials, summarize
 from siamese.head_fit import HeadFitConfig, fit_head
@@ -402,6 +402,14 @@ def validate(model: Any, data: TrainingData, config: TrainConfig) -> dict[str, A
     if config.select_after_head_fit:
         fit_head_on_training_writers(model, data, config.head)
     return evaluate_embeddings(model, data, data.split["validation"], config.references)
+
+
+def load_training_writers(data_dirs: Sequence[Path], writers: set[str], cache_dir: Path | None,
+                          layout: str | None = None, progress: bool = True) -> TrainingData:
+    """Those of ``writers`` found in ``data_dirs`` as the training split alone (to refit a head on)."""
+    records, canvases, usable = load_writer_canvases(data_dirs, writers, cache_dir, layout, progress)
+    found = sorted({r.writer for r in records})
+    return TrainingData(records, canvases, usable, {"train": found, "validation": [], "test": []})
 
 
 def fit_head_on_training_writers(model: Any, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Embedding speed: sigverify's twin against a SigNet (Dey et al. 2017) tower, in one process.
 
 Both go from PNG bytes to a vector through the same preprocessing; SigNet gets random weights (only
-its cost matters here). Reports p50/p99 latency at batch 1 and throughput at batch 64, and ratios.
+its cost matters here). Reports p50/p99 latency at batch 1 and throughput at batch 64, and ratios;
+also the decode and preprocessing alone, the part both share.
 
     python -m bench.embedding_bench [--rounds 200] [--json]
 """
@@ -93,11 +94,13 @@ def run(rounds: int = 200) -> dict:
     images = sample_images()
     ours = measure(lambda image: model.embed([image]), model.embed, images, rounds)
     theirs = measure(lambda image: signet_embed([image]), signet_embed, images, rounds)
+    preprocessing = measure(preprocess, lambda batch: [preprocess(image) for image in batch], images, rounds)
     return {
         "machine": {"cores": __import__("os").cpu_count(), "cpu": _cpu_model(),
                     "python": platform.python_version(), "tensorflow": tf.__version__},
         "sigverify": ours,
         "signet": theirs,
+        "preprocess": preprocessing,  # decode and preprocessing alone (part of both models' times)
         "speedup_batch1_p50": theirs["p50_ms"] / ours["p50_ms"],
         "speedup_batch64": ours["batch64_images_per_s"] / theirs["batch64_images_per_s"],
         "parameters": {"sigverify_twin": int(model.twin.count_params()),
@@ -127,7 +130,7 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    for name in ("sigverify", "signet"):
+    for name in ("sigverify", "signet", "preprocess"):
         r = result[name]
         print(f"{name:10s} batch1 p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
               f"batch64 {r['batch64_images_per_s']:.0f} img/s")

@@ -31,6 +31,10 @@ def markdown(results: dict) -> str:
             f"| speed-up over SigNet | batch 1 p50 / batch 64 | {embedding['speedup_batch1_p50']:.1f}x / "
             f"{embedding['speedup_batch64']:.1f}x |",
         ]
+        if "preprocess" in embedding:  # results written before it was measured lack it
+            alone = embedding["preprocess"]
+            lines.append(f"| decode and preprocessing alone (in both) | batch 1 p50 / p99 | "
+                         f"{alone['p50_ms']:.1f} / {alone['p99_ms']:.1f} ms |")
     for name, result in results.items():
         if name in ("embedding_bench", "machine") or not isinstance(result, dict):
             continue

@@ -7,10 +7,11 @@ several reference draws:
 - ``best``: the epoch the run kept by its validation EER (chosen on these same writers: optimistic);
 - ``last``: the last epoch (no choice made on them).
 
-The summary is the mean over folds of each fold's pooled skilled-forgery EER, and the validation EER
-per epoch (the head as trained), averaged over folds. Given a second prefix, the two recipes are
-compared fold by fold on the same writers: writers are resampled within each fold (paired bootstrap)
-and the difference of the fold-mean EER (B - A) is recomputed each time.
+The summary is the mean over folds of each fold's pooled skilled-forgery EER, the difference
+last - best, and the validation EER per epoch (the head as trained), averaged over folds. Given a
+second prefix, the two recipes are compared fold by fold on the same writers. Differences come with
+a paired bootstrap: writers are resampled within each fold and the difference of the fold-mean EER
+is recomputed each time.
 
     python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000]
 """
@@ -92,17 +93,19 @@ def summary(prefix: str, folds: list[dict[str, dict]]) -> dict:
 
 
 def compare(folds_a: list[dict[str, dict]], folds_b: list[dict[str, dict]], variant: str,
-            rounds: int) -> dict:
-    """B - A in fold-mean EER of one variant, with a 95% interval resampling writers within folds."""
+            rounds: int, variant_b: str | None = None) -> dict:
+    """B - A in fold-mean EER of one variant (of ``variant`` in A and ``variant_b`` in B, when given),
+    with a 95% interval resampling writers within folds."""
+    variant_b = variant_b or variant
     if [sorted(f["best"]) for f in folds_a] != [sorted(f["best"]) for f in folds_b]:
         raise SystemExit("the two recipes were not cross-validated on the same folds")
     rng = np.random.default_rng(0)
     differences = []
     for _ in range(rounds):
         samples = [list(rng.choice(sorted(f[variant]), size=len(f[variant]))) for f in folds_a]
-        differences.append(fold_mean(folds_b, variant, samples) - fold_mean(folds_a, variant, samples))
+        differences.append(fold_mean(folds_b, variant_b, samples) - fold_mean(folds_a, variant, samples))
     low, high = np.percentile(differences, [2.5, 97.5])
-    return {"difference": fold_mean(folds_b, variant) - fold_mean(folds_a, variant),
+    return {"difference": fold_mean(folds_b, variant_b) - fold_mean(folds_a, variant),
             "interval_95": [float(low), float(high)]}
 
 
@@ -114,7 +117,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     args = parser.parse_args()
     folds_a = fold_trials(args.prefix, args.seeds)
-    result = {"a": summary(args.prefix, folds_a)}
+    result = {"a": summary(args.prefix, folds_a),
+              "a_last_minus_best": compare(folds_a, folds_a, "best", args.rounds, variant_b="last")}
     if args.other_prefix:
         folds_b = fold_trials(args.other_prefix, args.seeds)
         result["b"] = summary(args.other_prefix, folds_b)

@@ -36,3 +36,15 @@ def test_crossval_compares_recipes_fold_by_fold_on_the_same_writers():
     assert better["difference"] < 0 and better["interval_95"][1] <= 0
     with pytest.raises(SystemExit):
         compare(folds_a, [folds_b[0]], "best", rounds=1)  # not the same folds
+
+
+def test_crossval_compares_the_last_epoch_with_the_kept_one_on_the_same_run():
+    from bench.crossval import compare
+
+    clean = (np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.1, 0.2]))
+    mixed = (np.array([1, 0]), np.array([0.3, 0.7]))
+    folds = [{"best": {"w1": clean, "w2": mixed}, "last": {"w1": clean, "w2": clean}}]
+    worse_kept = compare(folds, folds, "best", rounds=100, variant_b="last")
+    assert worse_kept["difference"] < 0  # the last epoch gets w2 right
+    reverse = compare(folds, folds, "last", rounds=10, variant_b="best")
+    assert reverse["difference"] == -worse_kept["difference"]

@@ -1,17 +1,18 @@
 """Cross-validation results of ``bench/crossval.sh``: a recipe judged on every train + validation writer.
 
-Each fold's run validated on its own fold of writers. Two models of every run are scored there with
-the service's rule (head refitted on that run's training writers, score normalisation on), over
-several reference draws:
+Each fold's run validated on its own fold of writers. Two epochs of every run are scored there with
+the service's rule (each one's head refitted on that run's training writers as ``train`` does, score
+normalisation on), over several reference draws:
 
-- ``best``: the epoch the run kept by its validation EER (chosen on these same writers: optimistic);
+- ``best``: the epoch with the best validation EER (chosen on these same writers: optimistic);
 - ``last``: the last epoch (no choice made on them).
 
 The summary is the mean over folds of each fold's pooled skilled-forgery EER, the difference
 last - best, and the validation EER per epoch (the head as trained), averaged over folds. Given a
 second prefix, the two recipes are compared fold by fold on the same writers. Differences come with
 a paired bootstrap: writers are resampled within each fold and the difference of the fold-mean EER
-is recomputed each time.
+is recomputed each time. The interval covers the sampling of writers only: each fold is one training
+run, and another seed moves a run by more than that (README, "Accuracy").
 
     python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000]
 """
@@ -30,25 +31,31 @@ VARIANTS = ("best", "last")
 
 
 def fold_dirs(prefix: str) -> list[Path]:
-    """The finished runs ``PREFIX-fold1``, ``PREFIX-fold2``, ... in fold order."""
-    found = []
-    fold = 1
-    while (Path(f"{prefix}-fold{fold}") / "model.json").is_file():
-        found.append(Path(f"{prefix}-fold{fold}"))
-        fold += 1
-    if not found:
-        raise SystemExit(f"no finished cross-validation run at {prefix}-fold1/model.json")
-    return found
+    """The runs ``PREFIX-fold1`` ... ``PREFIX-foldN``, every one finished and one fold of the same N."""
+    runs = []
+    folds = None
+    for fold in range(1, 1000):
+        card_file = Path(f"{prefix}-fold{fold}") / "model.json"
+        if folds is not None and fold > folds:
+            break
+        if not card_file.is_file():
+            raise SystemExit(f"{card_file} is missing: run every fold first (bench/crossval.sh)")
+        hyper = json.loads(card_file.read_text())["hyperparameters"]
+        folds = folds or hyper.get("folds")
+        if (hyper.get("folds"), hyper.get("fold")) != (folds, fold) or not folds:
+            raise SystemExit(f"{card_file} is not fold {fold} of {folds or 'a cross-validation'}")
+        runs.append(card_file.parent)
+    return runs
 
 
-def last_epoch_model(run: Path, card: dict):
-    """The run's last epoch with its head refitted on the run's training writers (as ``train`` does)."""
+def refitted_epoch(run: Path, card: dict, epoch: str):
+    """The run's ``best`` or ``last`` epoch with its head refitted on the run's training writers."""
     from siamese.head_fit import HeadFitConfig
     from siamese.model import SignatureModel
     from siamese.training import fit_head_on_training_writers, load_training_writers
 
-    model = SignatureModel.load(run / "work" / "last.keras")
-    data = load_training_writers([DATASETS / name for name in NAMES], set(card["split"]["train"]),
+    model = SignatureModel.load(run / "work" / f"{epoch}.keras")
+    data = load_training_writers([DATASETS / name for name in NAMES], card["split"]["train"],
                                  Path("var/cache"), progress=False)
     fit_head_on_training_writers(model, data, HeadFitConfig(**card["hyperparameters"]["head"]))
     return model
@@ -56,19 +63,18 @@ def last_epoch_model(run: Path, card: dict):
 
 def fold_trials(prefix: str, seeds: int) -> list[dict[str, dict]]:
     """Per fold, per variant: each validation writer's (labels, scores) of genuine vs skilled trials."""
-    from siamese.model import SignatureModel
-
     folds = []
     for run in fold_dirs(prefix):
         card = json.loads((run / "model.json").read_text())
         writers = sorted(card["split"]["validation"])
-        models = {"best": SignatureModel.load(run / "model.keras"), "last": last_epoch_model(run, card)}
-        folds.append({name: writer_trials(model, writers, seeds) for name, model in models.items()})
+        folds.append({epoch: writer_trials(refitted_epoch(run, card, epoch), writers, seeds)
+                      for epoch in VARIANTS})
     return folds
 
 
 def epoch_curve(prefix: str) -> list[float]:
-    """Validation skilled EER (head as trained) per epoch, averaged over the folds that reached it."""
+    """Per epoch, the mean over folds of the validation skilled EER that training logged (the head as
+    trained; each run's mean over its datasets), up to the shortest run's last epoch."""
     histories = [json.loads((run / "model.json").read_text())["history"] for run in fold_dirs(prefix)]
     length = min(len(history) for history in histories)
     return [float(np.mean([h[i]["validation_eer_skilled"] for h in histories])) for i in range(length)]

@@ -5,7 +5,7 @@
 # under runs/cv-foldK/ (CV_OUT changes the prefix); a finished run is skipped, an interrupted one
 # resumes from its checkpoint. CV_TRAIN_ARGS adds options (the recipe), CV_EPOCHS / CV_STEPS change the
 # length (default: the shipped recipe's). Then `python -m bench.crossval PREFIX [OTHER_PREFIX]` scores
-# each fold's model with the service's rule and compares two recipes writer by writer, e.g.
+# each fold's best and last epoch with the service's rule and compares two recipes fold by fold, e.g.
 #   CV_TRAIN_ARGS="--ema-decay 0.998" CV_OUT=runs/cv-ema bench/crossval.sh
 set -euo pipefail
 D=${DATASETS:-../shared/datasets}

@@ -33,7 +33,7 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         f"{hyper.get('steps_per_epoch')} batches; {_kept_epoch(card, hyper)}).",
         "",
         f"- Data: {', '.join(f'{k} ({v} images)' for k, v in card.get('datasets', {}).items())}.",
-        f"- Writer-disjoint split per dataset (seed {_split_seed(hyper)}): "
+        f"- Writer-disjoint split per dataset (seed {_split_description(hyper)}): "
         + ", ".join(f"{name} {len(split.get(name, []))} writers" for name in ("train", "validation", "test"))
         + ".",
         f"- Command: `{card.get('command', '')}`",
@@ -76,12 +76,13 @@ def lodo_table(results: dict[str, dict[str, Any]]) -> list[str]:
 def _kept_epoch(card: dict[str, Any], hyper: dict[str, Any]) -> str:
     """Which epoch's weights the model holds, and how it was chosen."""
     if hyper.get("keep") == "last":
-        return "the last epoch kept, no selection on validation"
+        return f"the last epoch, {card.get('kept_epoch')}, kept: no selection on validation"
     return f"best validation epoch {card.get('best_epoch')}"
 
 
-def _split_seed(hyperparameters: dict[str, Any]) -> Any:
-    """The seed the card's writer split was drawn with (``split_seed`` when the run set one)."""
+def _split_description(hyperparameters: dict[str, Any]) -> Any:
+    """The seed the card's writer split was drawn with (``split_seed`` when the run set one), and the
+    cross-validation fold when the run was one."""
     split_seed = hyperparameters.get("split_seed")
     seed = hyperparameters.get("seed") if split_seed is None else split_seed
     if hyperparameters.get("folds"):  # cross-validation: train + validation cut into folds

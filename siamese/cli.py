@@ -73,7 +73,7 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     from dataclasses import replace
 
     from siamese.network import NetworkConfig
-    from siamese.training import TrainConfig, train
+    from siamese.training import FoldError, TrainConfig, train
 
     overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
                  "writers_per_batch": writers_per_batch, "learning_rate": learning_rate,
@@ -91,11 +91,14 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
         config = replace(config, network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)),
                                                        embedding_dim=256))
     command = "sigverify " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
-    card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,
-                 max_minutes=max_minutes, cache_dir=cache_dir, layouts=[layout] * len(data_dirs),
-                 command=command)
+    try:
+        card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,
+                     max_minutes=max_minutes, cache_dir=cache_dir, layouts=[layout] * len(data_dirs),
+                     command=command)
+    except FoldError as error:
+        raise click.ClickException(str(error)) from None
     kept = "last" if config.keep == "last" else "best"
-    click.echo(f"saved {out_path} ({kept} epoch {card['best_epoch']} of {card['epochs_run']}, "
+    click.echo(f"saved {out_path} ({kept} epoch {card['kept_epoch']} of {card['epochs_run']}, "
                f"{card['training_seconds'] / 60:.1f} min)")
     for dataset, result in card["test"].items():
         click.echo(f"  test {dataset}: {_one_line(result)}")
@@ -253,7 +256,7 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
 
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
     card = SignatureModel.load(path).card
-    train_writers = set(card.get("split", {}).get("train", []))
+    train_writers = card.get("split", {}).get("train", [])
     if not train_writers:
         raise click.ClickException("the model card has no training writers to fit the head on")
     data = load_training_writers(data_dirs, train_writers, cache_dir, layout)

@@ -14,6 +14,10 @@ judges each epoch the way it would ship (head refitted on the training writers, 
 scored with the service's rule) instead of with the head trained alongside the twin;
 ``balance_datasets`` draws writers so that each dataset fills the same share of the batches;
 ``augment_profile="strong"`` widens the augmentation for unseen scanners and pens.
+
+``keep="last"`` ships the last epoch instead of the best one on validation; ``folds``/``fold`` make
+the run one fold of a cross-validation over the split's train and validation writers
+(``bench/crossval.sh``).
 """
 
 from __future__ import annotations
@@ -111,14 +115,18 @@ def load_training_data(
     return TrainingData(records, canvases, usable, split)
 
 
+class FoldError(ValueError):
+    """A cross-validation fold that the data cannot make (too few writers for the folds)."""
+
+
 def cross_validation_fold(part: dict[str, list[str]], folds: int, fold: int) -> dict[str, list[str]]:
     """Fold ``fold`` (1-based) of ``folds``: the split's train and validation writers, pooled, cut into
     ``folds`` disjoint folds; that fold validates, the others train. Test writers stay as they were."""
     if not 1 <= fold <= folds:
-        raise ValueError(f"fold {fold} is not between 1 and {folds}")
+        raise FoldError(f"fold {fold} is not between 1 and {folds}")
     pool = part["train"] + part["validation"]  # already shuffled by the split's seed
     if len(pool) < folds:
-        raise ValueError(f"{len(pool)} train and validation writers cannot make {folds} folds")
+        raise FoldError(f"{len(pool)} train and validation writers of a dataset cannot make {folds} folds")
     validation = pool[fold - 1::folds]
     return {"train": [w for w in pool if w not in validation], "validation": validation,
             "test": part["test"]}
@@ -345,7 +353,8 @@ def train(
     cache_dir: Path | None = None, layouts: Sequence[str | None] | None = None,
     command: str = "",
 ) -> dict[str, Any]:
-    """Train, keep the checkpoint with the best validation EER, save it to ``out_path``; return the card."""
+    """Train, save the epoch ``config.keep`` names (best validation EER, or the last) to ``out_path``,
+    refit its head and write its card; returns the card."""
     out_path = Path(out_path)
     work_dir = Path(work_dir) if work_dir else out_path.parent / f".{out_path.stem}-run"
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -384,6 +393,8 @@ def train(
             break
     elapsed = elapsed_before + time.monotonic() - started
     out_path.parent.mkdir(parents=True, exist_ok=True)
+    if not last_path.exists():  # a finished run resumed from a work dir older than last.keras
+        trainer.serving_model().keras_model.save(last_path)
     shutil.copyfile(best_path if config.keep == "best" else last_path, out_path)
     head_fit = refit_head(out_path, data, config.head)
     return write_training_card(out_path, config, data, history, elapsed, command, data_dirs, head_fit)
@@ -404,11 +415,15 @@ def validate(model: Any, data: TrainingData, config: TrainConfig) -> dict[str, A
     return evaluate_embeddings(model, data, data.split["validation"], config.references)
 
 
-def load_training_writers(data_dirs: Sequence[Path], writers: set[str], cache_dir: Path | None,
+def load_training_writers(data_dirs: Sequence[Path], writers: Sequence[str], cache_dir: Path | None,
                           layout: str | None = None, progress: bool = True) -> TrainingData:
-    """Those of ``writers`` found in ``data_dirs`` as the training split alone (to refit a head on)."""
-    records, canvases, usable = load_writer_canvases(data_dirs, writers, cache_dir, layout, progress)
-    found = sorted({r.writer for r in records})
+    """Those of ``writers`` found in ``data_dirs`` as the training split alone (to refit a head on).
+
+    Their order is kept: the head's pair sampling follows it, so the card's training split in its
+    order gives the head ``train`` fitted."""
+    records, canvases, usable = load_writer_canvases(data_dirs, set(writers), cache_dir, layout, progress)
+    present = {r.writer for r in records}
+    found = [w for w in writers if w in present]
     return TrainingData(records, canvases, usable, {"train": found, "validation": [], "test": []})
 
 
@@ -441,8 +456,7 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
     model.threshold = DEFAULT_THRESHOLD  # not whatever an older card at out_path said
     model.normalisation = ScoreNormalisation(**head_fit["score_normalisation"])
     twin = model.twin
-    best_epoch = (len(history) if config.keep == "last"
-                  else max((h["epoch"] for h in history if h.get("best")), default=len(history)))
+    best_epoch = max((h["epoch"] for h in history if h.get("best")), default=len(history))
     card = {
         "name": out_path.stem,
         "threshold": model.threshold,
@@ -457,6 +471,7 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
         "training_seconds": round(elapsed, 1),
         "epochs_run": len(history),
         "best_epoch": best_epoch,
+        "kept_epoch": len(history) if config.keep == "last" else best_epoch,
         "parameters": int(twin.count_params() + model.head.count_params()),
         "twin_flops_per_image": count_flops(build_twin(config.network)),
         "history": [{k: v for k, v in h.items() if k != "validation"} | {

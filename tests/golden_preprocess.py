@@ -1,9 +1,10 @@
-"""Pinned preprocessing outputs: canvases of a few synthetic scans, stored in ``tests/data``.
+"""Pinned preprocessing outputs: a few synthetic scans (PNG files) and their canvases, in ``tests/data``.
 
 Enrolled references keep the embeddings of the canvases they were preprocessed into, so a change of
 preprocessing that moves canvases (even slightly) must be deliberate: it needs a new
-``PREPROCESS_VERSION`` and a reindex. ``tests/test_preprocess.py`` compares today's canvases with the
-stored ones. After a deliberate change, rewrite them with ``python -m tests.golden_preprocess``.
+``PREPROCESS_VERSION`` and a reindex. ``tests/test_preprocess.py`` preprocesses the stored files and
+compares with the stored canvases (the files are stored too, so a new Pillow drawing or blurring
+them differently cannot fail the test). After a deliberate change: ``python -m tests.golden_preprocess``.
 """
 
 from __future__ import annotations
@@ -53,16 +54,22 @@ def golden_inputs() -> dict[str, bytes]:
     }
 
 
-def current_canvases() -> dict[str, np.ndarray]:
-    """Today's canvas of every golden input."""
-    from siamese.preprocess import preprocess
-
-    return {name: preprocess(data) for name, data in golden_inputs().items()}
+def stored() -> dict[str, tuple[bytes, np.ndarray]]:
+    """Every stored input file and its stored canvas, by name."""
+    with np.load(GOLDEN_FILE) as data:
+        names = [key.removeprefix("png_") for key in data.files if key.startswith("png_")]
+        return {name: (data[f"png_{name}"].tobytes(), data[f"canvas_{name}"]) for name in names}
 
 
 def main() -> None:
+    from siamese.preprocess import preprocess
+
     GOLDEN_FILE.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(GOLDEN_FILE, **current_canvases())
+    arrays = {}
+    for name, data in golden_inputs().items():
+        arrays[f"png_{name}"] = np.frombuffer(data, dtype=np.uint8)
+        arrays[f"canvas_{name}"] = preprocess(data)
+    np.savez_compressed(GOLDEN_FILE, **arrays)
     print(f"wrote {GOLDEN_FILE} ({GOLDEN_FILE.stat().st_size} bytes)")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -48,3 +50,29 @@ def test_crossval_compares_the_last_epoch_with_the_kept_one_on_the_same_run():
     assert worse_kept["difference"] < 0  # the last epoch gets w2 right
     reverse = compare(folds, folds, "last", rounds=10, variant_b="best")
     assert reverse["difference"] == -worse_kept["difference"]
+
+
+def _fold_card(root, fold: int, folds: int | None):
+    run = root / f"cv-fold{fold}"
+    run.mkdir()
+    (run / "model.json").write_text(json.dumps({"hyperparameters": {"folds": folds, "fold": fold}}))
+
+
+def test_crossval_takes_every_fold_of_one_cross_validation_or_refuses(tmp_path):
+    from bench.crossval import fold_dirs
+
+    prefix = str(tmp_path / "cv")
+    with pytest.raises(SystemExit, match="missing"):
+        fold_dirs(prefix)
+    _fold_card(tmp_path, 1, 3)
+    _fold_card(tmp_path, 2, 3)
+    with pytest.raises(SystemExit, match="cv-fold3/model.json is missing"):
+        fold_dirs(prefix)  # fold 3 of 3 not finished
+    _fold_card(tmp_path, 3, 4)
+    with pytest.raises(SystemExit, match="not fold 3 of 3"):
+        fold_dirs(prefix)  # a run of another cross-validation
+    (tmp_path / "cv-fold3" / "model.json").unlink()
+    (tmp_path / "cv-fold3").rmdir()
+    _fold_card(tmp_path, 3, 3)
+    _fold_card(tmp_path, 4, 3)  # beyond fold 3 of 3: not read
+    assert [p.name for p in fold_dirs(prefix)] == ["cv-fold1", "cv-fold2", "cv-fold3"]

@@ -276,7 +276,18 @@ def test_fold_options_need_each_other_and_a_fold_in_range(dataset, tmp_path, opt
     assert not out.exists()
 
 
-def test_keep_last_ships_the_last_epoch_and_says_so(dataset, tmp_path):
+def test_keep_last_ships_the_last_epoch_not_the_best_and_says_so(dataset, tmp_path, monkeypatch):
+    import siamese.training
+
+    validate = siamese.training.validate
+    scores = iter([0.1, 0.4])  # epoch 1 validates best
+
+    def first_epoch_best(model, data, config):
+        results = validate(model, data, config)
+        skilled = next(scores)
+        return {name: {**result, "eer_skilled": skilled} for name, result in results.items()}
+
+    monkeypatch.setattr(siamese.training, "validate", first_epoch_best)
     out, work = tmp_path / "m.keras", tmp_path / "work"
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out),
                                        "--work-dir", str(work), "--cache-dir", str(tmp_path / "c"),
@@ -285,8 +296,35 @@ def test_keep_last_ships_the_last_epoch_and_says_so(dataset, tmp_path):
     assert result.exit_code == 0, result.output
     assert "last epoch 2 of 2" in result.output
     shipped, last = SignatureModel.load(out), SignatureModel.load(work / "last.keras")
+    best = SignatureModel.load(work / "best.keras")
     assert all(np.array_equal(a, b) for a, b in zip(shipped.twin.get_weights(), last.twin.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(shipped.twin.get_weights(), best.twin.get_weights()))
     card = json.loads(card_path_for(out).read_text())
-    assert card["best_epoch"] == 2 and card["hyperparameters"]["keep"] == "last"
+    assert (card["best_epoch"], card["kept_epoch"], card["hyperparameters"]["keep"]) == (1, 2, "last")
     printed = CliRunner().invoke(main, ["model-card", "--model", str(out)])
-    assert "the last epoch kept" in printed.output and "cross-validation fold 2 of 3" in printed.output
+    assert "the last epoch, 2, kept" in printed.output and "cross-validation fold 2 of 3" in printed.output
+
+
+def test_more_folds_than_writers_is_a_clear_error(dataset, tmp_path):
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out),
+                                       "--cache-dir", str(tmp_path / "c"), "--folds", "20", "--fold", "1",
+                                       *TINY])
+    assert result.exit_code == 1 and "cannot make 20 folds" in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert not out.exists()
+
+
+def test_resuming_a_finished_run_without_its_last_epoch_file_rebuilds_it(dataset, tmp_path):
+    """A work dir from before runs kept ``last.keras``: resuming the finished run recreates it."""
+    out, work = tmp_path / "m.keras", tmp_path / "work"
+    args = ["train", "--data", str(dataset), "--out", str(out), "--work-dir", str(work),
+            "--cache-dir", str(tmp_path / "c"), "--epochs", "1", *TINY]
+    assert CliRunner().invoke(main, args).exit_code == 0
+    trained = SignatureModel.load(work / "last.keras").twin.get_weights()
+    (work / "last.keras").unlink()
+    again = CliRunner().invoke(main, [*args, "--resume", "--keep", "last"])
+    assert again.exit_code == 0, again.output
+    rebuilt = SignatureModel.load(work / "last.keras").twin.get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(trained, rebuilt))
+    assert all(np.array_equal(a, b) for a, b in zip(trained, SignatureModel.load(out).twin.get_weights()))

@@ -14,7 +14,7 @@ a paired bootstrap: writers are resampled within each fold and the difference of
 is recomputed each time. The interval covers the sampling of writers only: each fold is one training
 run, and another seed moves a run by more than that (README, "Accuracy").
 
-    python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000]
+    python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000] [--partial]
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from bench.compare_models import DATASETS, NAMES, pooled_eer, writer_trials
 VARIANTS = ("best", "last")
 
 
-def fold_dirs(prefix: str) -> list[Path]:
-    """The runs ``PREFIX-fold1`` ... ``PREFIX-foldN``, every one finished and one fold of the same N."""
+def fold_dirs(prefix: str, partial: bool = False) -> list[Path]:
+    """The runs ``PREFIX-fold1`` ... ``PREFIX-foldN``, every one finished and one fold of the same N;
+    with ``partial``, the finished ones up to the first that is not."""
     runs = []
     folds = None
     for fold in range(1, 1000):
@@ -39,6 +40,8 @@ def fold_dirs(prefix: str) -> list[Path]:
         if folds is not None and fold > folds:
             break
         if not card_file.is_file():
+            if partial and runs:
+                break
             raise SystemExit(f"{card_file} is missing: run every fold first (bench/crossval.sh)")
         hyper = json.loads(card_file.read_text())["hyperparameters"]
         folds = folds or hyper.get("folds")
@@ -61,10 +64,10 @@ def refitted_epoch(run: Path, card: dict, epoch: str):
     return model
 
 
-def fold_trials(prefix: str, seeds: int) -> list[dict[str, dict]]:
+def fold_trials(prefix: str, seeds: int, partial: bool = False) -> list[dict[str, dict]]:
     """Per fold, per variant: each validation writer's (labels, scores) of genuine vs skilled trials."""
     folds = []
-    for run in fold_dirs(prefix):
+    for run in fold_dirs(prefix, partial):
         card = json.loads((run / "model.json").read_text())
         writers = sorted(card["split"]["validation"])
         folds.append({epoch: writer_trials(refitted_epoch(run, card, epoch), writers, seeds)
@@ -72,10 +75,11 @@ def fold_trials(prefix: str, seeds: int) -> list[dict[str, dict]]:
     return folds
 
 
-def epoch_curve(prefix: str) -> list[float]:
+def epoch_curve(prefix: str, partial: bool = False) -> list[float]:
     """Per epoch, the mean over folds of the validation skilled EER that training logged (the head as
     trained; each run's mean over its datasets), up to the shortest run's last epoch."""
-    histories = [json.loads((run / "model.json").read_text())["history"] for run in fold_dirs(prefix)]
+    runs = fold_dirs(prefix, partial)
+    histories = [json.loads((run / "model.json").read_text())["history"] for run in runs]
     length = min(len(history) for history in histories)
     return [float(np.mean([h[i]["validation_eer_skilled"] for h in histories])) for i in range(length)]
 
@@ -86,15 +90,17 @@ def fold_mean(folds: list[dict[str, dict]], variant: str, samples: list[list[str
                           for i, fold in enumerate(folds)]))
 
 
-def summary(prefix: str, folds: list[dict[str, dict]]) -> dict:
+def summary(prefix: str, folds: list[dict[str, dict]], partial: bool = False) -> dict:
     """Per-fold and fold-mean EER of both variants, and the epoch curve."""
+    planned = json.loads((Path(f"{prefix}-fold1") / "model.json").read_text())["hyperparameters"]["folds"]
     return {
         "prefix": prefix,
         "folds": len(folds),
+        "folds_planned": planned,
         "writers": sum(len(fold["best"]) for fold in folds),
         **{f"eer_skilled_{v}": fold_mean(folds, v) for v in VARIANTS},
         **{f"per_fold_{v}": [pooled_eer(f[v], sorted(f[v])) for f in folds] for v in VARIANTS},
-        "validation_eer_by_epoch": [round(x, 4) for x in epoch_curve(prefix)],
+        "validation_eer_by_epoch": [round(x, 4) for x in epoch_curve(prefix, partial)],
     }
 
 
@@ -121,13 +127,15 @@ def main() -> None:
     parser.add_argument("other_prefix", nargs="?")
     parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--partial", action="store_true",
+                        help="use the folds finished so far (fold 1 onwards) when some are missing")
     args = parser.parse_args()
-    folds_a = fold_trials(args.prefix, args.seeds)
-    result = {"a": summary(args.prefix, folds_a),
+    folds_a = fold_trials(args.prefix, args.seeds, args.partial)
+    result = {"a": summary(args.prefix, folds_a, args.partial),
               "a_last_minus_best": compare(folds_a, folds_a, "best", args.rounds, variant_b="last")}
     if args.other_prefix:
-        folds_b = fold_trials(args.other_prefix, args.seeds)
-        result["b"] = summary(args.other_prefix, folds_b)
+        folds_b = fold_trials(args.other_prefix, args.seeds, args.partial)
+        result["b"] = summary(args.other_prefix, folds_b, args.partial)
         result["b_minus_a"] = {v: compare(folds_a, folds_b, v, args.rounds) for v in VARIANTS}
     print(json.dumps(result, indent=1))
 

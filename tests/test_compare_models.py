@@ -68,6 +68,7 @@ def test_crossval_takes_every_fold_of_one_cross_validation_or_refuses(tmp_path):
     _fold_card(tmp_path, 2, 3)
     with pytest.raises(SystemExit, match="cv-fold3/model.json is missing"):
         fold_dirs(prefix)  # fold 3 of 3 not finished
+    assert [p.name for p in fold_dirs(prefix, partial=True)] == ["cv-fold1", "cv-fold2"]
     _fold_card(tmp_path, 3, 4)
     with pytest.raises(SystemExit, match="not fold 3 of 3"):
         fold_dirs(prefix)  # a run of another cross-validation

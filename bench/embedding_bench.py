@@ -16,6 +16,8 @@ import time
 
 import numpy as np
 
+import siamese  # noqa: F401  (sets TensorFlow's oneDNN default before run() imports TensorFlow)
+
 
 def build_signet():
     """The SigNet tower of Dey et al. (2017): 155x220 input, 4 conv layers, FC 1024, FC 128."""

@@ -1,1 +1,12 @@
-"""sigverify: the Siamese signature network, its preprocessing, training and evaluation."""
+"""sigverify: the Siamese signature network, its preprocessing, training and evaluation.
+
+TensorFlow (2.21) turns its oneDNN kernels on by itself only on CPUs with AVX-512. On an AVX2-only
+CPU it runs without them: a training step takes about twice as long and embedding is slower too
+(README, "Performance"), and the numbers differ at round-off level from those of the machine the
+shipped model was trained and measured on, which had them on. So they are asked for here, before
+any TensorFlow import; a ``TF_ENABLE_ONEDNN_OPTS`` already in the environment (0 turns them off) wins.
+"""
+
+import os
+
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")

@@ -11,7 +11,7 @@ passes every line on to the real stderr at once except those known ones. The chi
 of this process (an abort on a CPU without AVX, say), so the crash's message is never lost; when the
 import raises, the hidden lines follow as well.
 
-``TF_ENABLE_ONEDNN_OPTS`` is left alone: it changes the numerics of the shipped model.
+``TF_ENABLE_ONEDNN_OPTS`` is not this module's business (``siamese/__init__.py`` sets its default).
 """
 
 from __future__ import annotations

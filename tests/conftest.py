@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
+import siamese  # noqa: F401  (first: it sets TensorFlow's oneDNN default before any test imports TensorFlow)
 from store.consistency import sync_index
 from store.database import Store, make_engine
 from store.migrate import upgrade_database

@@ -97,8 +97,7 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
                      command=command)
     except FoldError as error:
         raise click.ClickException(str(error)) from None
-    kept = "last" if config.keep == "last" else "best"
-    click.echo(f"saved {out_path} ({kept} epoch {card['kept_epoch']} of {card['epochs_run']}, "
+    click.echo(f"saved {out_path} ({config.keep} epoch {card['kept_epoch']} of {card['epochs_run']}, "
                f"{card['training_seconds'] / 60:.1f} min)")
     for dataset, result in card["test"].items():
         click.echo(f"  test {dataset}: {_one_line(result)}")

@@ -64,22 +64,24 @@ def refitted_epoch(run: Path, card: dict, epoch: str):
     return model
 
 
-def fold_trials(prefix: str, seeds: int, partial: bool = False) -> list[dict[str, dict]]:
+def fold_trials(runs: list[Path], cards: list[dict], seeds: int) -> list[dict[str, dict]]:
     """Per fold, per variant: each validation writer's (labels, scores) of genuine vs skilled trials."""
-    folds = []
-    for run in fold_dirs(prefix, partial):
-        card = json.loads((run / "model.json").read_text())
-        writers = sorted(card["split"]["validation"])
-        folds.append({epoch: writer_trials(refitted_epoch(run, card, epoch), writers, seeds)
-                      for epoch in VARIANTS})
-    return folds
+    return [{epoch: writer_trials(refitted_epoch(run, card, epoch), sorted(card["split"]["validation"]),
+                                  seeds) for epoch in VARIANTS} for run, card in zip(runs, cards)]
 
 
-def epoch_curve(prefix: str, partial: bool = False) -> list[float]:
+def recipe(prefix: str, seeds: int, partial: bool) -> tuple[list[dict[str, dict]], dict]:
+    """One recipe's fold trials and its summary, each fold's card read once."""
+    runs = fold_dirs(prefix, partial)
+    cards = [json.loads((run / "model.json").read_text()) for run in runs]
+    folds = fold_trials(runs, cards, seeds)
+    return folds, summary(prefix, folds, cards)
+
+
+def epoch_curve(cards: list[dict]) -> list[float]:
     """Per epoch, the mean over folds of the validation skilled EER that training logged (the head as
     trained; each run's mean over its datasets), up to the shortest run's last epoch."""
-    runs = fold_dirs(prefix, partial)
-    histories = [json.loads((run / "model.json").read_text())["history"] for run in runs]
+    histories = [card["history"] for card in cards]
     length = min(len(history) for history in histories)
     return [float(np.mean([h[i]["validation_eer_skilled"] for h in histories])) for i in range(length)]
 
@@ -90,17 +92,16 @@ def fold_mean(folds: list[dict[str, dict]], variant: str, samples: list[list[str
                           for i, fold in enumerate(folds)]))
 
 
-def summary(prefix: str, folds: list[dict[str, dict]], partial: bool = False) -> dict:
+def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict]) -> dict:
     """Per-fold and fold-mean EER of both variants, and the epoch curve."""
-    planned = json.loads((Path(f"{prefix}-fold1") / "model.json").read_text())["hyperparameters"]["folds"]
     return {
         "prefix": prefix,
         "folds": len(folds),
-        "folds_planned": planned,
+        "folds_planned": cards[0]["hyperparameters"]["folds"],
         "writers": sum(len(fold["best"]) for fold in folds),
         **{f"eer_skilled_{v}": fold_mean(folds, v) for v in VARIANTS},
         **{f"per_fold_{v}": [pooled_eer(f[v], sorted(f[v])) for f in folds] for v in VARIANTS},
-        "validation_eer_by_epoch": [round(x, 4) for x in epoch_curve(prefix, partial)],
+        "validation_eer_by_epoch": [round(x, 4) for x in epoch_curve(cards)],
     }
 
 
@@ -130,12 +131,11 @@ def main() -> None:
     parser.add_argument("--partial", action="store_true",
                         help="use the folds finished so far (fold 1 onwards) when some are missing")
     args = parser.parse_args()
-    folds_a = fold_trials(args.prefix, args.seeds, args.partial)
-    result = {"a": summary(args.prefix, folds_a, args.partial),
+    folds_a, summary_a = recipe(args.prefix, args.seeds, args.partial)
+    result = {"a": summary_a,
               "a_last_minus_best": compare(folds_a, folds_a, "best", args.rounds, variant_b="last")}
     if args.other_prefix:
-        folds_b = fold_trials(args.other_prefix, args.seeds, args.partial)
-        result["b"] = summary(args.other_prefix, folds_b, args.partial)
+        folds_b, result["b"] = recipe(args.other_prefix, args.seeds, args.partial)
         result["b_minus_a"] = {v: compare(folds_a, folds_b, v, args.rounds) for v in VARIANTS}
     print(json.dumps(result, indent=1))
 

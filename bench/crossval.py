@@ -14,7 +14,14 @@ a paired bootstrap: writers are resampled within each fold and the difference of
 is recomputed each time. The interval covers the sampling of writers only: each fold is one training
 run, and another seed moves a run by more than that (README, "Accuracy").
 
+The fold runs live under ``runs/``, which a new checkout does not have. ``--save-dir DIR`` writes each
+recipe scored from its runs to ``DIR/NAME.npz`` (NAME: the prefix's last part): every validation
+writer's labels and scores per fold and epoch, with the summary. Such a file stands in for a prefix
+later, so a recipe cross-validated in one session can be compared with one run in the next:
+
     python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000] [--partial]
+                             [--save-dir bench/cv-results]
+    python -m bench.crossval bench/cv-results/cv3.npz runs/cv3-ema   # A saved, B from its runs
 """
 
 from __future__ import annotations
@@ -70,12 +77,49 @@ def fold_trials(runs: list[Path], cards: list[dict], seeds: int) -> list[dict[st
                                   seeds) for epoch in VARIANTS} for run, card in zip(runs, cards)]
 
 
-def recipe(prefix: str, seeds: int, partial: bool) -> tuple[list[dict[str, dict]], dict]:
-    """One recipe's fold trials and its summary, each fold's card read once."""
-    runs = fold_dirs(prefix, partial)
+def recipe(source: str, seeds: int, partial: bool) -> tuple[list[dict[str, dict]], dict]:
+    """One recipe's fold trials and its summary: from a file of ``save_recipe`` (``.npz``), or scored
+    from the runs of a prefix, each fold's card read once."""
+    if source.endswith(".npz"):
+        return load_recipe(Path(source))
+    runs = fold_dirs(source, partial)
     cards = [json.loads((run / "model.json").read_text()) for run in runs]
     folds = fold_trials(runs, cards, seeds)
-    return folds, summary(prefix, folds, cards)
+    return folds, summary(source, folds, cards)
+
+
+def save_recipe(path: Path, folds: list[dict[str, dict]], result: dict) -> None:
+    """Write a recipe's trials (per fold and variant: each trial's writer, label and score, in order)
+    and its summary to one compressed ``.npz``."""
+    arrays: dict[str, np.ndarray] = {"summary": np.array(json.dumps(result))}
+    for i, fold in enumerate(folds):
+        for variant in VARIANTS:
+            trials = fold[variant]
+            writers = sorted(trials)
+            key = f"fold{i + 1}_{variant}"
+            arrays[f"{key}_writers"] = np.repeat(writers, [len(trials[w][0]) for w in writers])
+            arrays[f"{key}_labels"] = np.concatenate([trials[w][0] for w in writers]).astype(np.int8)
+            arrays[f"{key}_scores"] = np.concatenate([trials[w][1] for w in writers]).astype(np.float32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
+
+
+def load_recipe(path: Path) -> tuple[list[dict[str, dict]], dict]:
+    """The trials and summary ``save_recipe`` wrote."""
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing")
+    with np.load(path) as stored:
+        result = json.loads(str(stored["summary"]))
+        folds = []
+        for i in range(1, result["folds"] + 1):
+            fold = {}
+            for variant in VARIANTS:
+                writers, labels, scores = (stored[f"fold{i}_{variant}_{part}"]
+                                           for part in ("writers", "labels", "scores"))
+                fold[variant] = {str(w): (labels[writers == w].astype(int),
+                                          scores[writers == w].astype(float)) for w in np.unique(writers)}
+            folds.append(fold)
+    return folds, result
 
 
 def epoch_curve(cards: list[dict]) -> list[float]:
@@ -130,12 +174,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--partial", action="store_true",
                         help="use the folds finished so far (fold 1 onwards) when some are missing")
+    parser.add_argument("--save-dir", type=Path,
+                        help="write each recipe scored from its runs to DIR/NAME.npz")
     args = parser.parse_args()
-    folds_a, summary_a = recipe(args.prefix, args.seeds, args.partial)
+    recipes = []
+    for source in filter(None, (args.prefix, args.other_prefix)):
+        folds, result = recipe(source, args.seeds, args.partial)
+        if args.save_dir and not source.endswith(".npz"):
+            save_recipe(args.save_dir / f"{Path(source).name}.npz", folds, result)
+        recipes.append((folds, result))
+    (folds_a, summary_a), *other = recipes
     result = {"a": summary_a,
               "a_last_minus_best": compare(folds_a, folds_a, "best", args.rounds, variant_b="last")}
-    if args.other_prefix:
-        folds_b, result["b"] = recipe(args.other_prefix, args.seeds, args.partial)
+    if other:
+        folds_b, result["b"] = other[0]
         result["b_minus_a"] = {v: compare(folds_a, folds_b, v, args.rounds) for v in VARIANTS}
     print(json.dumps(result, indent=1))
 

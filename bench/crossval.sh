@@ -25,4 +25,6 @@ for fold in $(seq 1 "$FOLDS"); do
       ${EXTRA[@]+"${EXTRA[@]}"}
   fi
 done
-$BIN/python -m bench.crossval "$PREFIX"
+# the scored trials are also kept in the repository (CV_SAVE_DIR, default bench/cv-results/NAME.npz),
+# since runs/ does not outlive the checkout; such a file stands in for a prefix in bench.crossval
+$BIN/python -m bench.crossval "$PREFIX" --save-dir "${CV_SAVE_DIR:-bench/cv-results}"

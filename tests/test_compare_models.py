@@ -77,3 +77,30 @@ def test_crossval_takes_every_fold_of_one_cross_validation_or_refuses(tmp_path):
     _fold_card(tmp_path, 3, 3)
     _fold_card(tmp_path, 4, 3)  # beyond fold 3 of 3: not read
     assert [p.name for p in fold_dirs(prefix)] == ["cv-fold1", "cv-fold2", "cv-fold3"]
+
+
+def test_crossval_saves_a_recipe_that_stands_in_for_its_runs_later(tmp_path):
+    from bench.crossval import compare, recipe, save_recipe
+
+    rng = np.random.default_rng(3)
+
+    def trials(n):
+        return np.array([1] * n + [0] * n), rng.random(2 * n)
+
+    folds = [{"best": {"w1": trials(4), "w2": trials(3)}, "last": {"w1": trials(4), "w2": trials(2)}},
+             {"best": {"w3": trials(5)}, "last": {"w3": trials(5)}}]
+    summary = {"prefix": "runs/cv", "folds": 2, "eer_skilled_best": 0.1}
+    path = tmp_path / "saved" / "cv.npz"
+    save_recipe(path, folds, summary)
+    loaded, loaded_summary = recipe(str(path), seeds=5, partial=False)
+    assert loaded_summary == summary
+    assert [{v: sorted(f[v]) for v in f} for f in loaded] == [{v: sorted(f[v]) for v in f} for f in folds]
+    for fold, again in zip(folds, loaded):
+        for variant in ("best", "last"):
+            for writer, (labels, scores) in fold[variant].items():
+                assert again[variant][writer][0].tolist() == labels.tolist()  # order kept
+                np.testing.assert_allclose(again[variant][writer][1], scores, rtol=1e-6)
+                assert pooled_eer(again[variant], [writer]) == pooled_eer(fold[variant], [writer])
+    assert compare(folds, loaded, "last", rounds=20)["difference"] == pytest.approx(0.0, abs=1e-9)
+    with pytest.raises(SystemExit, match="missing"):
+        recipe(str(tmp_path / "none.npz"), seeds=5, partial=False)

@@ -18,6 +18,12 @@ import numpy as np
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
+CACHE = Path("var/cache")  # the preprocessed canvases, shared with `sigverify train`
+
+
+def dataset_dirs() -> list[Path]:
+    """The dataset folders the models are scored on."""
+    return [DATASETS / name for name in NAMES]
 
 
 def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -26,8 +32,7 @@ def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.n
     from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials
 
     wanted = set(writers)
-    records, canvases, usable = load_writer_canvases([DATASETS / name for name in NAMES], wanted,
-                                                     Path("var/cache"), progress=False)
+    records, canvases, usable = load_writer_canvases(dataset_dirs(), wanted, CACHE, progress=False)
     embeddings = embed_canvases(model, canvases, usable)
     genuine, forged = index_records(records, usable)
     found: dict[str, tuple[list[int], list[float]]] = {}

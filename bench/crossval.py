@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.compare_models import DATASETS, NAMES, pooled_eer, writer_trials
+from bench import compare_models
+from bench.compare_models import pooled_eer, writer_trials
 
 VARIANTS = ("best", "last")
 
@@ -65,8 +66,8 @@ def refitted_epoch(run: Path, card: dict, epoch: str):
     from siamese.training import fit_head_on_training_writers, load_training_writers
 
     model = SignatureModel.load(run / "work" / f"{epoch}.keras")
-    data = load_training_writers([DATASETS / name for name in NAMES], card["split"]["train"],
-                                 Path("var/cache"), progress=False)
+    data = load_training_writers(compare_models.dataset_dirs(), card["split"]["train"],
+                                 compare_models.CACHE, progress=False)
     fit_head_on_training_writers(model, data, HeadFitConfig(**card["hyperparameters"]["head"]))
     return model
 

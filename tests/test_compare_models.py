@@ -1,4 +1,4 @@
-"""bench.compare_models: the pooled EER that the paired bootstrap resamples writers for."""
+"""bench.compare_models and bench.crossval: pooled EER, paired bootstraps, and the cross-validation scoring."""
 
 from __future__ import annotations
 
@@ -104,3 +104,40 @@ def test_crossval_saves_a_recipe_that_stands_in_for_its_runs_later(tmp_path):
     assert compare(folds, loaded, "last", rounds=20)["difference"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(SystemExit, match="missing"):
         recipe(str(tmp_path / "none.npz"), seeds=5, partial=False)
+
+
+def test_crossval_scores_each_folds_best_and_last_epoch_on_its_own_validation_writers(tmp_path, monkeypatch):
+    """End to end on synthetic writers: two tiny fold runs, scored and saved as bench/crossval.sh does."""
+    from click.testing import CliRunner
+
+    from bench import compare_models, crossval
+    from tests.synthetic import write_cedar_layout
+    from webapp.cli import main
+
+    dataset = write_cedar_layout(tmp_path / "cedar", writers=10, genuine=8, forgeries=4)
+    cache = tmp_path / "cache"
+    monkeypatch.setattr(compare_models, "dataset_dirs", lambda: [dataset])
+    monkeypatch.setattr(compare_models, "CACHE", cache)
+    for fold in (1, 2):
+        run = tmp_path / f"cv-fold{fold}"
+        result = CliRunner().invoke(main, [
+            "train", "--data", str(dataset), "--out", str(run / "model.keras"),
+            "--work-dir", str(run / "work"), "--cache-dir", str(cache), "--epochs", "2", "--folds", "2",
+            "--fold", str(fold), "--tiny", "--steps-per-epoch", "4", "--writers-per-batch", "4", "--quiet"])
+        assert result.exit_code == 0, result.output
+    folds, summary = crossval.recipe(str(tmp_path / "cv"), seeds=2, partial=False)
+    cards = [json.loads((tmp_path / f"cv-fold{k}" / "model.json").read_text()) for k in (1, 2)]
+    for fold, card in zip(folds, cards):
+        assert sorted(fold["best"]) == sorted(fold["last"]) == sorted(card["split"]["validation"])
+        labels = np.concatenate([fold["last"][w][0] for w in fold["last"]])
+        assert 0 < labels.mean() < 1  # genuine and skilled trials of the fold's own writers
+    validated = set(cards[0]["split"]["validation"]) | set(cards[1]["split"]["validation"])
+    assert summary["writers"] == len(validated) == 8  # every train + validation writer once (test: 2)
+    assert summary["folds"] == summary["folds_planned"] == 2
+    assert all(0.0 <= eer <= 1.0 for eer in summary["per_fold_best"] + summary["per_fold_last"])
+    assert summary["eer_skilled_last"] == pytest.approx(np.mean(summary["per_fold_last"]))
+    assert len(summary["validation_eer_by_epoch"]) == 2
+    crossval.save_recipe(tmp_path / "saved" / "cv.npz", folds, summary)
+    again, saved = crossval.recipe(str(tmp_path / "saved" / "cv.npz"), seeds=2, partial=False)
+    assert saved == summary
+    assert crossval.compare(folds, again, "best", rounds=10)["difference"] == pytest.approx(0.0, abs=1e-9)

@@ -2,8 +2,10 @@
 
 A batch the size ``sigverify train`` uses (16 writers x 6 images = 96 canvases, random pixels) goes
 through the twin in training mode, then the gradient of a loss on its embeddings is taken; the
-median of ``--rounds`` steps is reported (the first, which traces the graph, is left out). Run it
-twice to compare TensorFlow settings, which must be fixed before TensorFlow is imported, e.g.
+median of ``--rounds`` steps is reported (the first, which traces the graph, is left out). The
+elastic warp's bilinear sampler (``siamese.augment._bilinear_sample``) is timed the same way on that
+batch beside ``keras.ops.image.map_coordinates``, which computes the same numbers. Run it twice to compare
+TensorFlow settings, which must be fixed before TensorFlow is imported, e.g.
 
     TF_ENABLE_ONEDNN_OPTS=0 python -m bench.train_step; TF_ENABLE_ONEDNN_OPTS=1 python -m bench.train_step
 """
@@ -18,6 +20,42 @@ import time
 import numpy as np
 
 import siamese  # noqa: F401  (sets TensorFlow's oneDNN default before run() imports TensorFlow)
+
+
+def _median_seconds(step, *args, rounds: int) -> float:
+    """Median wall time of ``step(*args)`` (fetched to numpy) over ``rounds`` calls after a first one."""
+    import tensorflow as tf
+
+    samples = []
+    for _ in range(rounds + 1):
+        start = time.perf_counter()
+        tf.nest.map_structure(lambda value: value.numpy(), step(*args))
+        samples.append(time.perf_counter() - start)
+    return float(np.median(samples[1:]))
+
+
+def sampler_timings(rounds: int, batch: int, height: int, width: int) -> dict:
+    """Seconds of the elastic warp's sampler and of Keras' ``map_coordinates``, both compiled."""
+    import keras
+    import tensorflow as tf
+
+    from siamese.augment import _bilinear_sample
+
+    rng = np.random.default_rng(1)
+    images = tf.constant(rng.random((batch, height, width), dtype=np.float32))
+    grid = np.mgrid[0:height, 0:width].astype(np.float32)
+    rows = tf.constant(grid[0] + rng.normal(0, 2, (batch, height, width)).astype(np.float32))
+    cols = tf.constant(grid[1] + rng.normal(0, 2, (batch, height, width)).astype(np.float32))
+    index = tf.broadcast_to(tf.range(batch, dtype=tf.float32)[:, None, None], rows.shape)
+
+    @tf.function
+    def keras_sampler(images, rows, cols):
+        return keras.ops.image.map_coordinates(images, tf.stack([index, rows, cols]), order=1,
+                                               fill_mode="constant", fill_value=0.0)
+
+    ours = _median_seconds(tf.function(_bilinear_sample), images, rows, cols, rounds=rounds)
+    theirs = _median_seconds(keras_sampler, images, rows, cols, rounds=rounds)
+    return {"warp_sampler_s": ours, "keras_map_coordinates_s": theirs, "warp_sampler_speedup": theirs / ours}
 
 
 def run(rounds: int = 6, batch: int = 96) -> dict:
@@ -40,14 +78,9 @@ def run(rounds: int = 6, batch: int = 96) -> dict:
             loss = tf.reduce_sum(tf.square(twin(x, training=True)))
         return tape.gradient(loss, twin.trainable_variables)
 
-    timings = {}
-    for name, step in (("forward", forward), ("forward_backward", gradient)):
-        samples = []
-        for _ in range(rounds + 1):
-            start = time.perf_counter()
-            tf.nest.map_structure(lambda value: value.numpy(), step(images))
-            samples.append(time.perf_counter() - start)
-        timings[f"{name}_s"] = float(np.median(samples[1:]))
+    timings = {f"{name}_s": _median_seconds(step, images, rounds=rounds)
+               for name, step in (("forward", forward), ("forward_backward", gradient))}
+    timings.update(sampler_timings(rounds, batch, config.height, config.width))
     return {"batch": batch, "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), **timings}
 
 

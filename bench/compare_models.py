@@ -26,18 +26,30 @@ def dataset_dirs() -> list[Path]:
     return [DATASETS / name for name in NAMES]
 
 
-def writer_trials(model, writers: list[str], seeds: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per writer: (labels 1 genuine / 0 skilled forgery, scores) over ``seeds`` reference draws."""
-    from siamese.canvas_cache import load_writer_canvases
-    from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials
+Embedded = tuple[np.ndarray, dict, dict]  # embeddings, genuine and forged image indices per writer
+WriterTrials = dict[str, tuple[np.ndarray, np.ndarray]]  # per writer: labels (1 genuine), scores
 
-    wanted = set(writers)
-    records, canvases, usable = load_writer_canvases(dataset_dirs(), wanted, CACHE, progress=False)
-    embeddings = embed_canvases(model, canvases, usable)
+
+def embed_writer_set(model, writers: list[str]) -> Embedded:
+    """The writers' embeddings (twin only: a head refit does not change them) and their genuine and
+    forged image indices."""
+    from siamese.canvas_cache import load_writer_canvases
+    from siamese.evaluation import embed_canvases, index_records
+
+    records, canvases, usable = load_writer_canvases(dataset_dirs(), set(writers), CACHE, progress=False)
     genuine, forged = index_records(records, usable)
+    return embed_canvases(model, canvases, usable), genuine, forged
+
+
+def writer_trials(model, writers: list[str], seeds: int, embedded: Embedded | None = None) -> WriterTrials:
+    """Per writer: (labels 1 genuine / 0 skilled forgery, scores) over ``seeds`` reference draws, with
+    the model's head and rule (``embedded``: ``embed_writer_set`` of these writers, done already)."""
+    from siamese.evaluation import build_trials, score_trials
+
+    embeddings, genuine, forged = embedded or embed_writer_set(model, writers)
     found: dict[str, tuple[list[int], list[float]]] = {}
     for seed in range(seeds):
-        trials = score_trials(model, embeddings, build_trials(sorted(wanted), genuine, forged, 5, seed))
+        trials = score_trials(model, embeddings, build_trials(sorted(set(writers)), genuine, forged, 5, seed))
         for writer, score, kind in zip(trials.owners, trials.scores, trials.kinds):
             if kind != "random":
                 labels, scores = found.setdefault(writer, ([], []))

@@ -1,4 +1,4 @@
-"""bench.compare_models and bench.crossval: pooled EER, paired bootstraps, and the cross-validation scoring."""
+"""bench.compare_models, bench.crossval, bench.cv_head: pooled EER, paired bootstraps, CV scoring."""
 
 from __future__ import annotations
 
@@ -107,7 +107,8 @@ def test_crossval_saves_a_recipe_that_stands_in_for_its_runs_later(tmp_path):
 
 
 def test_crossval_scores_each_folds_best_and_last_epoch_on_its_own_validation_writers(tmp_path, monkeypatch):
-    """End to end on synthetic writers: two tiny fold runs, scored and saved as bench/crossval.sh does."""
+    """End to end on synthetic writers: two tiny fold runs, scored and saved as bench/crossval.sh does,
+    and bench.cv_head's grid, whose card setting scores what bench.crossval scores."""
     from click.testing import CliRunner
 
     from bench import compare_models, crossval
@@ -137,6 +138,15 @@ def test_crossval_scores_each_folds_best_and_last_epoch_on_its_own_validation_wr
     assert all(0.0 <= eer <= 1.0 for eer in summary["per_fold_best"] + summary["per_fold_last"])
     assert summary["eer_skilled_last"] == pytest.approx(np.mean(summary["per_fold_last"]))
     assert len(summary["validation_eer_by_epoch"]) == 2
+    from bench.cv_head import setting_trials
+
+    head = cards[1]["hyperparameters"]["head"]
+    card_setting = (head["regularisation"], head["normalisation_strength"])
+    grid = setting_trials(tmp_path / "cv-fold2", cards[1], "last", [(0.01, 0.0), card_setting], seeds=2)
+    for writer, (labels, scores) in folds[1]["last"].items():  # the card's setting scores as crossval does
+        assert grid[card_setting][writer][0].tolist() == labels.tolist()
+        np.testing.assert_allclose(grid[card_setting][writer][1], scores, rtol=1e-6)
+    assert any(not np.allclose(grid[(0.01, 0.0)][w][1], folds[1]["last"][w][1]) for w in folds[1]["last"])
     crossval.save_recipe(tmp_path / "saved" / "cv.npz", folds, summary)
     again, saved = crossval.recipe(str(tmp_path / "saved" / "cv.npz"), seeds=2, partial=False)
     assert saved == summary

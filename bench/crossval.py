@@ -63,13 +63,20 @@ def refitted_epoch(run: Path, card: dict, epoch: str):
     """The run's ``best`` or ``last`` epoch with its head refitted on the run's training writers."""
     from siamese.head_fit import HeadFitConfig
     from siamese.model import SignatureModel
-    from siamese.training import fit_head_on_training_writers, load_training_writers
+    from siamese.training import fit_head_on_training_writers
 
     model = SignatureModel.load(run / "work" / f"{epoch}.keras")
-    data = load_training_writers(compare_models.dataset_dirs(), card["split"]["train"],
-                                 compare_models.CACHE, progress=False)
-    fit_head_on_training_writers(model, data, HeadFitConfig(**card["hyperparameters"]["head"]))
+    config = HeadFitConfig(**card["hyperparameters"]["head"])
+    fit_head_on_training_writers(model, training_writers(card), config)
     return model
+
+
+def training_writers(card: dict):
+    """The run's training writers' records and canvases (``siamese.training.TrainingData``)."""
+    from siamese.training import load_training_writers
+
+    return load_training_writers(compare_models.dataset_dirs(), card["split"]["train"], compare_models.CACHE,
+                                 progress=False)
 
 
 def fold_trials(runs: list[Path], cards: list[dict], seeds: int) -> list[dict[str, dict]]:
@@ -78,15 +85,30 @@ def fold_trials(runs: list[Path], cards: list[dict], seeds: int) -> list[dict[st
                                   seeds) for epoch in VARIANTS} for run, card in zip(runs, cards)]
 
 
+def fold_cards(prefix: str, partial: bool) -> tuple[list[Path], list[dict]]:
+    """The fold runs of a prefix and their cards, each read once."""
+    runs = fold_dirs(prefix, partial)
+    return runs, [json.loads((run / "model.json").read_text()) for run in runs]
+
+
+def fold_splits(cards: list[dict]) -> list[dict[str, list[str]]]:
+    """Each fold's training and validation writers."""
+    return [{part: sorted(card["split"][part]) for part in ("train", "validation")} for card in cards]
+
+
+def fold_splits_of_summary(result: dict) -> list[dict[str, list[str]]]:
+    """Each fold's training and validation writers, as a saved summary holds them."""
+    return [{part: run[part] for part in ("train", "validation")} for run in result["runs"]]
+
+
 def recipe(source: str, seeds: int, partial: bool) -> tuple[list[dict[str, dict]], dict]:
     """One recipe's fold trials and its summary: from a file of ``save_recipe`` (``.npz``), or scored
-    from the runs of a prefix, each fold's card read once."""
+    from the runs of a prefix."""
     if source.endswith(".npz"):
         return load_recipe(Path(source))
-    runs = fold_dirs(source, partial)
-    cards = [json.loads((run / "model.json").read_text()) for run in runs]
+    runs, cards = fold_cards(source, partial)
     folds = fold_trials(runs, cards, seeds)
-    return folds, summary(source, folds, cards)
+    return folds, summary(source, folds, cards, seeds)
 
 
 def save_recipe(path: Path, folds: list[dict[str, dict]], result: dict) -> None:
@@ -100,13 +122,13 @@ def save_recipe(path: Path, folds: list[dict[str, dict]], result: dict) -> None:
             key = f"fold{i + 1}_{variant}"
             arrays[f"{key}_writers"] = np.repeat(writers, [len(trials[w][0]) for w in writers])
             arrays[f"{key}_labels"] = np.concatenate([trials[w][0] for w in writers]).astype(np.int8)
-            arrays[f"{key}_scores"] = np.concatenate([trials[w][1] for w in writers]).astype(np.float32)
+            arrays[f"{key}_scores"] = np.concatenate([trials[w][1] for w in writers]).astype(np.float64)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **arrays)  # type: ignore[arg-type]
 
 
 def load_recipe(path: Path) -> tuple[list[dict[str, dict]], dict]:
-    """The trials and summary ``save_recipe`` wrote."""
+    """The trials and summary ``save_recipe`` wrote (the summary says which file they came from)."""
     if not path.is_file():
         raise SystemExit(f"{path} is missing")
     with np.load(path) as stored:
@@ -117,10 +139,10 @@ def load_recipe(path: Path) -> tuple[list[dict[str, dict]], dict]:
             for variant in VARIANTS:
                 writers, labels, scores = (stored[f"fold{i}_{variant}_{part}"]
                                            for part in ("writers", "labels", "scores"))
-                fold[variant] = {str(w): (labels[writers == w].astype(int),
-                                          scores[writers == w].astype(float)) for w in np.unique(writers)}
+                fold[variant] = {str(w): (labels[writers == w].astype(int), scores[writers == w])
+                                 for w in np.unique(writers)}
             folds.append(fold)
-    return folds, result
+    return folds, {**result, "source": str(path)}
 
 
 def epoch_curve(cards: list[dict]) -> list[float]:
@@ -137,13 +159,17 @@ def fold_mean(folds: list[dict[str, dict]], variant: str, samples: list[list[str
                           for i, fold in enumerate(folds)]))
 
 
-def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict]) -> dict:
-    """Per-fold and fold-mean EER of both variants, and the epoch curve."""
+def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict], seeds: int) -> dict:
+    """Per-fold and fold-mean EER of both variants and the epoch curve; what was scored (reference
+    draws) and each run's command, hyperparameters and writer split, so a saved file says what it is."""
     return {
         "prefix": prefix,
         "folds": len(folds),
         "folds_planned": cards[0]["hyperparameters"]["folds"],
         "writers": sum(len(fold["best"]) for fold in folds),
+        "seeds": seeds,
+        "runs": [{"command": card.get("command"), "hyperparameters": card["hyperparameters"], **split}
+                 for card, split in zip(cards, fold_splits(cards))],
         **{f"eer_skilled_{v}": fold_mean(folds, v) for v in VARIANTS},
         **{f"per_fold_{v}": [pooled_eer(f[v], sorted(f[v])) for f in folds] for v in VARIANTS},
         "validation_eer_by_epoch": [round(x, 4) for x in epoch_curve(cards)],
@@ -169,20 +195,43 @@ def compare(folds_a: list[dict[str, dict]], folds_b: list[dict[str, dict]], vari
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("prefix")
-    parser.add_argument("other_prefix", nargs="?")
+    parser.add_argument("prefix", help="runs/NAME of bench/crossval.sh, or a saved NAME.npz")
+    parser.add_argument("other_prefix", nargs="?", help="a second recipe to compare with the first")
     parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--partial", action="store_true",
                         help="use the folds finished so far (fold 1 onwards) when some are missing")
     parser.add_argument("--save-dir", type=Path,
                         help="write each recipe scored from its runs to DIR/NAME.npz")
+    parser.add_argument("--force", action="store_true", help="overwrite a saved NAME.npz")
     args = parser.parse_args()
+    sources = [source for source in (args.prefix, args.other_prefix) if source]
+    saved = {source: load_recipe(Path(source)) for source in sources if source.endswith(".npz")}
+    pending = {source: fold_cards(source, args.partial) for source in sources if source not in saved}
+    # everything that can refuse does so before the (minutes of) scoring
+    described = [(fold_splits_of_summary(saved[s][1]), saved[s][1]["seeds"]) if s in saved
+                 else (fold_splits(pending[s][1]), args.seeds) for s in sources]
+    if len(described) == 2 and described[0][0] != described[1][0]:
+        raise SystemExit("the two recipes were not cross-validated on the same folds "
+                         "(their writer splits differ)")
+    if len(described) == 2 and described[0][1] != described[1][1]:
+        raise SystemExit(f"the two recipes were scored over different reference draws "
+                         f"({described[0][1]} and {described[1][1]}): use --seeds to match")
+    targets = {source: args.save_dir / f"{Path(source).name}.npz"
+               for source in pending} if args.save_dir else {}
+    for target in targets.values():
+        if target.exists() and not args.force:
+            raise SystemExit(f"{target} exists: it may hold another recipe (--force overwrites it)")
     recipes = []
-    for source in filter(None, (args.prefix, args.other_prefix)):
-        folds, result = recipe(source, args.seeds, args.partial)
-        if args.save_dir and not source.endswith(".npz"):
-            save_recipe(args.save_dir / f"{Path(source).name}.npz", folds, result)
+    for source in sources:
+        if source in saved:
+            recipes.append(saved[source])
+            continue
+        runs, cards = pending[source]
+        folds = fold_trials(runs, cards, args.seeds)
+        result = summary(source, folds, cards, args.seeds)
+        if source in targets:
+            save_recipe(targets[source], folds, result)
         recipes.append((folds, result))
     (folds_a, summary_a), *other = recipes
     result = {"a": summary_a,
@@ -190,6 +239,9 @@ def main() -> None:
     if other:
         folds_b, result["b"] = other[0]
         result["b_minus_a"] = {v: compare(folds_a, folds_b, v, args.rounds) for v in VARIANTS}
+    for part in ("a", "b"):  # the per-run details are in the saved file, not on screen
+        if part in result:
+            result[part] = {key: value for key, value in result[part].items() if key != "runs"}
     print(json.dumps(result, indent=1))
 
 

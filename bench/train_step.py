@@ -59,7 +59,8 @@ def sampler_timings(rounds: int, batch: int, height: int, width: int) -> dict:
 
 
 def run(rounds: int = 6, batch: int = 96) -> dict:
-    """Median seconds of a forward pass and of a forward + backward pass, and the oneDNN setting."""
+    """Median seconds of a forward pass, of a forward + backward pass and of the warp sampler beside
+    Keras' (``sampler_timings``), and the oneDNN setting."""
     import tensorflow as tf
 
     from siamese.network import NetworkConfig, build_twin

@@ -427,9 +427,13 @@ def load_training_writers(data_dirs: Sequence[Path], writers: Sequence[str], cac
     return TrainingData(records, canvases, usable, {"train": found, "validation": [], "test": []})
 
 
-def fit_head_on_training_writers(model: Any, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:
-    """Refit ``model``'s head and normalisation on the training writers; returns the card section."""
-    embeddings = embed_writers(model, data, data.split["train"])
+def fit_head_on_training_writers(model: Any, data: TrainingData, config: HeadFitConfig,
+                                 embeddings: np.ndarray | None = None) -> dict[str, Any]:
+    """Refit ``model``'s head and normalisation on the training writers; returns the card section.
+    ``embeddings``: ``embed_writers`` of the training writers, when done already (a head refit leaves
+    them unchanged)."""
+    if embeddings is None:
+        embeddings = embed_writers(model, data, data.split["train"])
     genuine, forged = index_records(data.records, data.usable)
     return fit_head(model, embeddings, genuine, forged, data.split["train"], config)
 

@@ -93,61 +93,142 @@ def test_crossval_saves_a_recipe_that_stands_in_for_its_runs_later(tmp_path):
     path = tmp_path / "saved" / "cv.npz"
     save_recipe(path, folds, summary)
     loaded, loaded_summary = recipe(str(path), seeds=5, partial=False)
-    assert loaded_summary == summary
+    assert loaded_summary == {**summary, "source": str(path)}
     assert [{v: sorted(f[v]) for v in f} for f in loaded] == [{v: sorted(f[v]) for v in f} for f in folds]
     for fold, again in zip(folds, loaded):
         for variant in ("best", "last"):
             for writer, (labels, scores) in fold[variant].items():
                 assert again[variant][writer][0].tolist() == labels.tolist()  # order kept
-                np.testing.assert_allclose(again[variant][writer][1], scores, rtol=1e-6)
+                assert again[variant][writer][1].tolist() == scores.tolist()  # exact: float64 kept
                 assert pooled_eer(again[variant], [writer]) == pooled_eer(fold[variant], [writer])
     assert compare(folds, loaded, "last", rounds=20)["difference"] == pytest.approx(0.0, abs=1e-9)
     with pytest.raises(SystemExit, match="missing"):
         recipe(str(tmp_path / "none.npz"), seeds=5, partial=False)
 
 
-def test_crossval_scores_each_folds_best_and_last_epoch_on_its_own_validation_writers(tmp_path, monkeypatch):
-    """End to end on synthetic writers: two tiny fold runs, scored and saved as bench/crossval.sh does,
-    and bench.cv_head's grid, whose card setting scores what bench.crossval scores."""
+@pytest.fixture(scope="module")
+def fold_runs(tmp_path_factory):
+    """Two tiny fold runs (``runs/cv-fold1``, ``-fold2`` of bench/crossval.sh) on ten synthetic writers."""
     from click.testing import CliRunner
 
-    from bench import compare_models, crossval
     from tests.synthetic import write_cedar_layout
     from webapp.cli import main
 
-    dataset = write_cedar_layout(tmp_path / "cedar", writers=10, genuine=8, forgeries=4)
-    cache = tmp_path / "cache"
-    monkeypatch.setattr(compare_models, "dataset_dirs", lambda: [dataset])
-    monkeypatch.setattr(compare_models, "CACHE", cache)
+    root = tmp_path_factory.mktemp("crossval")
+    dataset = write_cedar_layout(root / "cedar", writers=10, genuine=8, forgeries=4)
     for fold in (1, 2):
-        run = tmp_path / f"cv-fold{fold}"
+        run = root / f"cv-fold{fold}"
         result = CliRunner().invoke(main, [
             "train", "--data", str(dataset), "--out", str(run / "model.keras"),
-            "--work-dir", str(run / "work"), "--cache-dir", str(cache), "--epochs", "2", "--folds", "2",
-            "--fold", str(fold), "--tiny", "--steps-per-epoch", "4", "--writers-per-batch", "4", "--quiet"])
+            "--work-dir", str(run / "work"), "--cache-dir", str(root / "cache"), "--epochs", "2",
+            "--folds", "2", "--fold", str(fold), "--tiny", "--steps-per-epoch", "4",
+            "--writers-per-batch", "4", "--quiet"])
         assert result.exit_code == 0, result.output
-    folds, summary = crossval.recipe(str(tmp_path / "cv"), seeds=2, partial=False)
-    cards = [json.loads((tmp_path / f"cv-fold{k}" / "model.json").read_text()) for k in (1, 2)]
+    return root
+
+
+@pytest.fixture
+def scored_on_fold_runs(fold_runs, monkeypatch):
+    """bench's scoring reads the fold runs' synthetic dataset and cache."""
+    from bench import compare_models
+
+    monkeypatch.setattr(compare_models, "dataset_dirs", lambda: [fold_runs / "cedar"])
+    monkeypatch.setattr(compare_models, "CACHE", fold_runs / "cache")
+    return fold_runs
+
+
+def _cards(root, name="cv"):
+    return [json.loads((root / f"{name}-fold{k}" / "model.json").read_text()) for k in (1, 2)]
+
+
+def test_crossval_scores_each_folds_best_and_last_epoch_on_its_own_validation_writers(scored_on_fold_runs):
+    from bench import crossval
+
+    root = scored_on_fold_runs
+    folds, summary = crossval.recipe(str(root / "cv"), seeds=2, partial=False)
+    cards = _cards(root)
     for fold, card in zip(folds, cards):
         assert sorted(fold["best"]) == sorted(fold["last"]) == sorted(card["split"]["validation"])
         labels = np.concatenate([fold["last"][w][0] for w in fold["last"]])
         assert 0 < labels.mean() < 1  # genuine and skilled trials of the fold's own writers
     validated = set(cards[0]["split"]["validation"]) | set(cards[1]["split"]["validation"])
     assert summary["writers"] == len(validated) == 8  # every train + validation writer once (test: 2)
-    assert summary["folds"] == summary["folds_planned"] == 2
+    assert summary["folds"] == summary["folds_planned"] == 2 and summary["seeds"] == 2
     assert all(0.0 <= eer <= 1.0 for eer in summary["per_fold_best"] + summary["per_fold_last"])
     assert summary["eer_skilled_last"] == pytest.approx(np.mean(summary["per_fold_last"]))
     assert len(summary["validation_eer_by_epoch"]) == 2
+    assert [run["validation"] for run in summary["runs"]] == [sorted(c["split"]["validation"]) for c in cards]
+    assert summary["runs"][1]["hyperparameters"]["fold"] == 2
+
+
+def test_cv_head_scores_the_cards_setting_as_crossval_does_and_others_differently(scored_on_fold_runs):
+    from bench import crossval
     from bench.cv_head import setting_trials
 
-    head = cards[1]["hyperparameters"]["head"]
+    root = scored_on_fold_runs
+    folds, _ = crossval.recipe(str(root / "cv"), seeds=2, partial=False)
+    card = _cards(root)[1]
+    head = card["hyperparameters"]["head"]
     card_setting = (head["regularisation"], head["normalisation_strength"])
-    grid = setting_trials(tmp_path / "cv-fold2", cards[1], "last", [(0.01, 0.0), card_setting], seeds=2)
-    for writer, (labels, scores) in folds[1]["last"].items():  # the card's setting scores as crossval does
+    grid = setting_trials(root / "cv-fold2", card, "last", [(0.01, 0.0), card_setting], seeds=2)
+    for writer, (labels, scores) in folds[1]["last"].items():
         assert grid[card_setting][writer][0].tolist() == labels.tolist()
-        np.testing.assert_allclose(grid[card_setting][writer][1], scores, rtol=1e-6)
+        np.testing.assert_allclose(grid[card_setting][writer][1], scores, rtol=1e-9)
     assert any(not np.allclose(grid[(0.01, 0.0)][w][1], folds[1]["last"][w][1]) for w in folds[1]["last"])
-    crossval.save_recipe(tmp_path / "saved" / "cv.npz", folds, summary)
-    again, saved = crossval.recipe(str(tmp_path / "saved" / "cv.npz"), seeds=2, partial=False)
-    assert saved == summary
-    assert crossval.compare(folds, again, "best", rounds=10)["difference"] == pytest.approx(0.0, abs=1e-9)
+
+
+def _crossval_main(monkeypatch, capsys, *args):
+    from bench import crossval
+
+    monkeypatch.setattr("sys.argv", ["bench.crossval", *map(str, args)])
+    crossval.main()
+    return json.loads(capsys.readouterr().out)
+
+
+def test_crossval_saves_what_it_scored_and_compares_a_saved_recipe_with_runs(scored_on_fold_runs, monkeypatch,
+                                                                              capsys):
+    import shutil
+
+    root = scored_on_fold_runs
+    saved_dir = root / "saved"
+    first = _crossval_main(monkeypatch, capsys, root / "cv", "--seeds", "2", "--rounds", "20",
+                           "--save-dir", saved_dir)
+    saved = saved_dir / "cv.npz"
+    assert saved.is_file() and "runs" not in first["a"]
+    with pytest.raises(SystemExit, match="exists"):  # refused before any scoring
+        _crossval_main(monkeypatch, capsys, root / "cv", "--seeds", "2", "--save-dir", saved_dir)
+    again = _crossval_main(monkeypatch, capsys, saved, root / "cv", "--seeds", "2", "--rounds", "20")
+    assert again["a"]["source"] == str(saved)
+    assert again["a"]["per_fold_last"] == first["a"]["per_fold_last"] == again["b"]["per_fold_last"]
+    assert again["b_minus_a"]["last"]["difference"] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(SystemExit, match="different reference draws"):
+        _crossval_main(monkeypatch, capsys, saved, root / "cv", "--seeds", "3")
+    for fold in (1, 2):  # the same runs, but the folds' writers swapped between train and validation
+        shutil.copytree(root / f"cv-fold{fold}", root / f"other-fold{fold}", dirs_exist_ok=True)
+        card_file = root / f"other-fold{fold}" / "model.json"
+        card = json.loads(card_file.read_text())
+        moved = card["split"]["validation"].pop()
+        card["split"]["train"].append(moved)
+        card_file.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match="not cross-validated on the same folds"):
+        _crossval_main(monkeypatch, capsys, saved, root / "other", "--seeds", "2")
+
+
+def test_cv_head_reports_every_setting_against_the_cards_own(scored_on_fold_runs, monkeypatch, capsys):
+    from bench import cv_head
+
+    root = scored_on_fold_runs
+    monkeypatch.setattr("sys.argv", ["bench.cv_head", str(root / "cv"), "--regularisation", "0.01",
+                                     "--strength", "0", "1", "--seeds", "2", "--rounds", "20"])
+    cv_head.main()
+    report = json.loads(capsys.readouterr().out)
+    card = report["card_setting"]
+    rows = {(row["regularisation"], row["strength"]): row for row in report["settings"]}
+    assert set(rows) == {(0.01, 0.0), (0.01, 1.0), (card["regularisation"], card["strength"])}
+    own = rows.pop((card["regularisation"], card["strength"]))
+    assert "minus_card_setting" not in own
+    for row in rows.values():  # B - A with the card's setting as A
+        difference = row["eer_skilled"] - own["eer_skilled"]
+        assert row["minus_card_setting"]["difference"] == pytest.approx(difference)
+    eers = [row["eer_skilled"] for row in report["settings"]]
+    assert eers == sorted(eers)  # best first

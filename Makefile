@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python -m bench.run
 
 lodo: install
-	LODO_CARD=siamese/weights/siamese_signature.json bench/lodo.sh
+	LODO_CARD=siamese/weights/siamese_signature.json LODO_TRAIN_ARGS="--keep last" bench/lodo.sh
 
 crossval: install
 	bench/crossval.sh

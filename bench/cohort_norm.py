@@ -17,8 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-NAMES = ("cedar", "bhsig260-bengali", "bhsig260-hindi")
+from bench.compare_models import CACHE, DATASETS, NAMES
 
 
 def population(model, datasets, writers=None):
@@ -27,7 +26,7 @@ def population(model, datasets, writers=None):
     from siamese.evaluation import embed_canvases, index_records
 
     records, canvases, usable = load_writer_canvases([DATASETS / name for name in datasets], writers,
-                                                     Path("var/cache"), progress=False)
+                                                     CACHE, progress=False)
     genuine, forged = index_records(records, usable)
     return embed_canvases(model, canvases, usable), genuine, forged
 

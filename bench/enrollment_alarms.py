@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 
-DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+from bench.compare_models import CACHE, dataset_dirs
 
 
 def run(levels: tuple[float, ...] = (0.8, 0.9, 0.95),
@@ -32,9 +31,8 @@ def run(levels: tuple[float, ...] = (0.8, 0.9, 0.95),
     model = SignatureModel.load()
     test_writers = set(model.card["split"]["test"])
     results = {}
-    for name in ("cedar", "bhsig260-bengali", "bhsig260-hindi"):
-        records, canvases, usable = load_writer_canvases([DATASETS / name], test_writers, Path("var/cache"),
-                                                         progress=False)
+    for root in dataset_dirs():
+        records, canvases, usable = load_writer_canvases([root], test_writers, CACHE, progress=False)
         embeddings = model.embed_preprocessed(canvases_to_batch(canvases))
         genuine, forged = index_records(records, usable)
         image_scores, enrollment_max, genuine_medians, forgery_medians = [], [], [], []
@@ -50,14 +48,14 @@ def run(levels: tuple[float, ...] = (0.8, 0.9, 0.95),
                 row = model.score_matrix(embeddings[[forgery]], references[:4])[0]
                 forgery_medians.append(float(np.median(row)))
         images, enrollments = np.array(image_scores), np.array(enrollment_max)
-        results[name] = {"writers": len(genuine)}
+        results[root.name] = {"writers": len(genuine)}
         for level in levels:
-            results[name][f"images_flagged_at_{level}"] = float(np.mean(images >= level))
-            results[name][f"enrollments_flagged_at_{level}"] = float(np.mean(enrollments >= level))
+            results[root.name][f"images_flagged_at_{level}"] = float(np.mean(images >= level))
+            results[root.name][f"enrollments_flagged_at_{level}"] = float(np.mean(enrollments >= level))
         for level in consistency_levels:
-            results[name][f"genuine_references_flagged_below_{level}"] = float(np.mean(
+            results[root.name][f"genuine_references_flagged_below_{level}"] = float(np.mean(
                 np.array(genuine_medians) < level))
-            results[name][f"forgery_references_flagged_below_{level}"] = float(np.mean(
+            results[root.name][f"forgery_references_flagged_below_{level}"] = float(np.mean(
                 np.array(forgery_medians) < level))
     return results
 

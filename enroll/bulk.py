@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from enroll.policy import EnrollmentWarning
 from enroll.service import enroll_signatures
 from siamese.errors import SigverifyError
 from store.consistency import save_index
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class ImportReport:
-    """Counts of an import run and the writers that failed (customer ID, error code, message)."""
+    """Counts of an import run, the writers that failed (customer ID, error code, message) and the
+    warnings of the writers that were enrolled (customer ID, warning)."""
 
     writers: int = 0
     enrolled: int = 0
@@ -37,6 +39,7 @@ class ImportReport:
     signatures: int = 0
     seconds: float = 0.0
     failed: list[tuple[str, str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, EnrollmentWarning]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready data, with the throughput in signatures per second."""
@@ -44,7 +47,8 @@ class ImportReport:
         return {"writers": self.writers, "enrolled": self.enrolled, "skipped": self.skipped,
                 "signatures": self.signatures, "seconds": round(self.seconds, 3),
                 "signatures_per_second": round(rate, 2),
-                "failed": [{"customer_id": c, "error": e, "message": m} for c, e, m in self.failed]}
+                "failed": [{"customer_id": c, "error": e, "message": m} for c, e, m in self.failed],
+                "warnings": [{"customer_id": c, **w.to_dict()} for c, w in self.warnings]}
 
 
 def customer_id_for(prefix: str, writer: str) -> str:
@@ -93,11 +97,12 @@ def import_dataset(
                 report.skipped += 1
                 continue
             try:
-                enroll_signatures(store, model, customer_id, list(paths), force=force)
+                result = enroll_signatures(store, model, customer_id, list(paths), force=force)
             except SigverifyError as error:
                 report.failed.append((customer_id, error.code, error.message))
                 continue
             report.enrolled += 1
+            report.warnings += [(customer_id, warning) for warning in result.warnings]
             report.signatures += len(paths)
     finally:
         save_index(store)

@@ -71,7 +71,9 @@ def import_command(settings: Settings, directory: Path, layout: str | None, refe
         return
     data = report.to_dict()
     click.echo(f"{report.writers} writers: {report.enrolled} enrolled, {report.skipped} already there, "
-               f"{len(report.failed)} failed; {report.signatures} signatures in {data['seconds']} s "
-               f"({data['signatures_per_second']}/s)")
+               f"{len(report.failed)} failed, {len(report.warnings)} warnings; {report.signatures} "
+               f"signatures in {data['seconds']} s ({data['signatures_per_second']}/s)")
     for customer_id, code, message in report.failed:
         click.echo(f"failed {customer_id}: {code}: {message}", err=True)
+    for customer_id, warning in report.warnings:
+        click.echo(f"warning {customer_id}: {warning.code}: {warning.message}", err=True)

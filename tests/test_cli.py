@@ -127,6 +127,33 @@ def test_import_is_idempotent(sigverify, tmp_path: Path):
     assert len(sigverify("customers", "list").stdout.splitlines()) == 3
 
 
+def test_import_reports_warnings_of_enrolled_writers(sigverify, tmp_path: Path):
+    root = write_cedar_layout(tmp_path / "cedar", writers=3, genuine=2, forgeries=0)
+    every_match = {"SIGVERIFY_ENROLL_CROSS_MATCH_THRESHOLD": "0",
+                   "SIGVERIFY_ENROLL_CONSISTENCY_THRESHOLD": "0"}
+    result = sigverify("import", str(root), "--references", "2", "--quiet", "--json", env=every_match)
+    report = json.loads(result.stdout)
+    assert report["enrolled"] == 3 and report["failed"] == []
+    # writer 2 matches writer 1, writer 3 matches both: one warning per (image, other customer)
+    matched = [(w["customer_id"], w["other_customer_id"]) for w in report["warnings"]]
+    assert len(matched) == 2 * 1 + 2 * 2 and {c for c, _ in matched} == {"cedar-cedar_2", "cedar-cedar_3"}
+    assert all(w["code"] == "matches_other_customer" and 0 <= w["score"] <= 1 for w in report["warnings"])
+    assert ("cedar-cedar_3", "cedar-cedar_1") in matched and ("cedar-cedar_3", "cedar-cedar_2") in matched
+
+
+def test_import_text_lists_warnings_and_blocked_writers(sigverify, tmp_path: Path):
+    root = write_cedar_layout(tmp_path / "cedar", writers=2, genuine=2, forgeries=0)
+    blocking = {"SIGVERIFY_ENROLL_CROSS_MATCH_THRESHOLD": "0",
+                "SIGVERIFY_ENROLL_BLOCKING_WARNINGS": "matches_other_customer"}
+    blocked = sigverify("import", str(root), "--references", "2", "--quiet", env=blocking)
+    assert "2 enrolled" not in blocked.stdout and "1 failed, 0 warnings" in blocked.stdout
+    assert "failed cedar-cedar_2: enrollment_rejected" in blocked.stderr
+    warned = sigverify("import", str(root), "--references", "2", "--quiet",
+                       env={**blocking, "SIGVERIFY_ENROLL_BLOCKING_WARNINGS": ""})
+    assert "1 enrolled, 1 already there, 0 failed, 2 warnings" in warned.stdout
+    assert warned.stderr.count("warning cedar-cedar_2: matches_other_customer: ") == 2
+
+
 def test_customer_threshold_decides(sigverify, images):
     sigverify("enroll", "alice", str(images["a0"]), str(images["a1"]))
     assert sigverify("customers", "threshold", "alice", "1").exit_code == 0

@@ -2,9 +2,10 @@
 
 Steps: decode (PNG, JPEG, TIFF, BMP, GIF or WebP in any mode; the first frame or page; EXIF
 orientation; transparency on white; hostile files refused with an ImageError), grayscale, ink polarity
-(dark ink on light paper; inverted scans are flipped), background removal with Otsu's threshold on a
-lightly smoothed copy, removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the
-aspect ratio, ink as high values in [0, 1]. The same input always gives the same output.
+(dark ink on light paper; inverted scans are flipped), uneven light evened out (``even_out_light``;
+evenly lit scans are untouched), background removal with Otsu's threshold on a lightly smoothed copy,
+removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the aspect ratio, ink as
+high values in [0, 1]. The same input always gives the same output.
 
 An image longer than ``REDUCE_ABOVE_SIDE`` on a side is reduced before the float work (a box average
 by an integer factor; a JPEG is decoded at 1/2, 1/4 or 1/8 scale to start with), and every image is
@@ -64,6 +65,14 @@ PNG_TEXT_LIMITS = ("MAX_TEXT_CHUNK", "MAX_TEXT_MEMORY")
 # headers surface as any of these from its pure-Python plugins.
 MALFORMED_FILE_ERRORS = (OSError, SyntaxError, EOFError, TypeError, KeyError, IndexError,
                          struct.error, ZeroDivisionError, OverflowError)
+
+# Uneven light (a phone photo, a scanner's shading): the paper's brightness is estimated on a copy
+# reduced to at most PAPER_SCALE pixels a side, where a grey closing of PAPER_WINDOW pixels covers the
+# ink. Where it varies by more than UNEVEN_LIGHT grey levels across the page (2nd to 98th percentile),
+# every pixel is divided by it before Otsu; evenly lit scans are left exactly as they are.
+PAPER_SCALE = 160
+PAPER_WINDOW = 9
+UNEVEN_LIGHT = 24
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -335,6 +344,32 @@ def _bincount(values: np.ndarray, length: int) -> np.ndarray:
     return counts
 
 
+def dark_on_light(gray: np.ndarray) -> np.ndarray:
+    """``gray`` with dark ink on light paper: a scan of light ink on dark paper is flipped."""
+    return 255 - gray if np.median(gray) < 128 else gray
+
+
+def paper_brightness(gray: np.ndarray) -> np.ndarray:
+    """The paper's brightness under dark ink, on a copy reduced to at most ``PAPER_SCALE`` a side."""
+    height, width = gray.shape
+    factor = max(1, math.ceil(max(height, width) / PAPER_SCALE))
+    small = np.asarray(Image.fromarray(gray).reduce(factor), dtype=np.float32)
+    closed = ndimage.grey_closing(small, size=(PAPER_WINDOW, PAPER_WINDOW))
+    return ndimage.uniform_filter(closed, size=PAPER_WINDOW)
+
+
+def even_out_light(gray: np.ndarray) -> np.ndarray:
+    """``gray`` divided by its paper brightness when the light is uneven, else ``gray`` itself."""
+    paper = paper_brightness(gray)
+    low, high = np.percentile(paper, [2, 98])
+    if high - low <= UNEVEN_LIGHT:
+        return gray
+    height, width = gray.shape
+    full = np.asarray(Image.fromarray(paper, mode="F").resize((width, height), Image.Resampling.BILINEAR))
+    evened = gray.astype(np.float32) * (float(high) / np.maximum(full, 1.0))
+    return np.clip(evened + 0.5, 0, 255).astype(np.uint8)
+
+
 def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
     """Boolean mask of the ink in a dark-ink-on-light-paper uint8 image, and the paper's grey level.
 
@@ -388,9 +423,8 @@ def preprocess(
         ImageTooSmallError: the image or its ink is too small to hold a signature.
         NoInkError: a blank page or a picture without ink.
     """
-    gray = np.asarray(open_image(source, max_pixels=max_pixels, max_side=max_side), dtype=np.uint8)
-    if np.median(gray) < 128:
-        gray = 255 - gray  # light ink on dark paper: flip to dark on light
+    gray = even_out_light(dark_on_light(np.asarray(open_image(source, max_pixels=max_pixels,
+                                                              max_side=max_side), dtype=np.uint8)))
     mask, paper = ink_mask(gray)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))

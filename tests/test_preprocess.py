@@ -191,6 +191,34 @@ def test_grey_noisy_scan_background_is_removed(writer) -> None:
     assert (canvas[clean == 0] > 0).mean() < 0.05  # the page itself is not turned into ink
 
 
+def _shaded(image: Image.Image, darkest: float, vertical: bool = False) -> np.ndarray:
+    """``image`` under light that falls from full to ``darkest`` across the page (a phone photo)."""
+    gray = np.asarray(image.convert("L"), dtype=np.float64)
+    ramp = np.linspace(1.0, darkest, gray.shape[0 if vertical else 1])
+    light = ramp[:, None] if vertical else ramp[None, :]
+    return np.clip(gray * light, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("writer", [1, 2, 3])
+@pytest.mark.parametrize(("darkest", "vertical"), [(0.6, False), (0.45, False), (0.6, True)])
+def test_uneven_light_is_evened_out(writer, darkest, vertical) -> None:
+    """Under a shadow the global Otsu threshold alone takes the dark side of the page for ink."""
+    clean = preprocess(_signature(writer))
+    page = _shaded(_signature(writer), darkest, vertical)
+    assert _difference(preprocess(page), clean) < 0.01
+    otsu_alone = preprocess_module.ink_mask(page)[0]
+    assert otsu_alone.mean() > 5 * preprocess_module.ink_mask(np.asarray(_signature(writer)))[0].mean()
+
+
+def test_evenly_lit_pages_are_left_exactly_as_they_are() -> None:
+    for page in (np.asarray(_signature(1)), _grey_scan(1), _grey_scan(2)):
+        assert preprocess_module.even_out_light(page) is page
+    shaded = _shaded(_signature(1), 0.6)
+    paper = preprocess_module.paper_brightness(shaded)
+    assert paper[:, 0].mean() > 240 and paper[:, -1].mean() < 160  # follows the light, not the ink
+    assert preprocess_module.even_out_light(shaded) is not shaded
+
+
 @pytest.mark.parametrize("writer", [1, 2])
 def test_grey_paper_leaves_no_halo_around_strokes(writer) -> None:
     clean = preprocess(_signature(writer))

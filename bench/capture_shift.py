@@ -1,0 +1,176 @@
+"""Accuracy when queries are captured differently from the references (needs ../shared/datasets).
+
+A bank enrolls references from one scanner and later checks signatures from another: a cheque
+scanner, a compressed image, a pen of another colour. For the shipped model's test writers, the
+references stay as the dataset scanned them, and every query (genuine, skilled forgery, random
+forgery) first goes through one capture change, then the service's preprocessing and scoring rule
+(the `sigverify evaluate` protocol: 5 references, seed 0, the model's threshold). ``none`` reads the
+files the same way with no change, and reproduces ``sigverify evaluate``. A query that preprocessing
+rejects is left out and counted (``unusable``); the service would answer with an error.
+
+    python -m bench.capture_shift [--shifts none jpeg_q20 ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter
+
+from bench.compare_models import CACHE, dataset_dirs
+
+PAPER = (236, 226, 196)  # cream paper
+BLUE_INK = (20, 45, 150)
+
+
+def jpeg(quality: int) -> Callable[[Image.Image], Image.Image]:
+    def change(image: Image.Image) -> Image.Image:
+        buffer = io.BytesIO()
+        image.convert("L").save(buffer, "JPEG", quality=quality)
+        return Image.open(io.BytesIO(buffer.getvalue()))
+    return change
+
+
+def rescale(factor: float) -> Callable[[Image.Image], Image.Image]:
+    def change(image: Image.Image) -> Image.Image:
+        width, height = image.size
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        return image.convert("L").resize(size, Image.Resampling.LANCZOS)
+    return change
+
+
+def rotate(degrees: float) -> Callable[[Image.Image], Image.Image]:
+    def change(image: Image.Image) -> Image.Image:
+        gray = image.convert("L")
+        paper = int(np.percentile(np.asarray(gray), 90))
+        return gray.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=paper)
+    return change
+
+
+def blue_ink_on_cream(image: Image.Image) -> Image.Image:
+    """Dark becomes blue ink, light becomes cream paper, as a colour scan."""
+    darkness = 1.0 - np.asarray(image.convert("L"), dtype=np.float32)[..., None] / 255.0
+    paper, ink = np.array(PAPER, np.float32), np.array(BLUE_INK, np.float32)
+    return Image.fromarray(np.round(paper + (ink - paper) * darkness).astype(np.uint8), "RGB")
+
+
+def shadow(image: Image.Image) -> Image.Image:
+    """Uneven light, as from a phone camera: brightness falls to 60% across the page."""
+    gray = np.asarray(image.convert("L"), dtype=np.float32)
+    light = np.linspace(1.0, 0.6, gray.shape[1], dtype=np.float32)[None, :]
+    return Image.fromarray(np.round(gray * light).astype(np.uint8), "L")
+
+
+def noisy_blurred(image: Image.Image) -> Image.Image:
+    """A soft, grainy scan: blur of radius 1, then Gaussian noise of 10 grey levels."""
+    blurred = np.asarray(image.convert("L").filter(ImageFilter.GaussianBlur(1.0)), dtype=np.float32)
+    noise = np.random.default_rng(blurred.size).normal(0.0, 10.0, blurred.shape)
+    return Image.fromarray(np.clip(blurred + noise, 0, 255).astype(np.uint8), "L")
+
+
+def thicker_pen(image: Image.Image) -> Image.Image:
+    """Strokes one pixel wider on each side (a grey-level erosion of the paper)."""
+    return image.convert("L").filter(ImageFilter.MinFilter(3))
+
+
+SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
+    "none": lambda image: image,
+    "jpeg_q20": jpeg(20),
+    "half_resolution": rescale(0.5),
+    "rotated_4_degrees": rotate(4.0),
+    "blue_ink_cream_paper": blue_ink_on_cream,
+    "shadow": shadow,
+    "noisy_blurred": noisy_blurred,
+    "thicker_pen": thicker_pen,
+}
+
+
+def shifted_canvases(paths: list, change: Callable[[Image.Image], Image.Image]
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """Canvases of the changed images, quantised like the cache, and the mask of usable ones."""
+    from siamese.errors import ImageError
+    from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
+
+    canvases = np.zeros((len(paths), CANVAS_HEIGHT, CANVAS_WIDTH), dtype=np.uint8)
+    usable = np.zeros(len(paths), dtype=bool)
+    for row, path in enumerate(paths):
+        with Image.open(path) as image:
+            try:
+                canvases[row] = np.round(preprocess(change(image))[:, :, 0] * 255.0).astype(np.uint8)
+                usable[row] = True
+            except ImageError:
+                continue
+    return canvases, usable
+
+
+def run(shifts: list[str], model: Any = None, roots: list[Path] | None = None,
+        writers: set[str] | None = None) -> dict[str, Any]:
+    """Per dataset folder and shift: EERs, FAR/FRR at the model's threshold and unusable queries.
+
+    Defaults: the shipped model, the shared datasets and the model card's test writers.
+    """
+    from siamese.canvas_cache import load_writer_canvases
+    from siamese.evaluation import build_trials, embed_canvases, index_records, score_trials, summarize
+    from siamese.model import SignatureModel
+
+    model = model or SignatureModel.load()
+    writers = writers if writers is not None else set(model.card["split"]["test"])
+    results: dict[str, Any] = {"model_version": model.version, "threshold": model.threshold}
+    for root in roots or dataset_dirs():
+        records, canvases, usable = load_writer_canvases([root], writers, CACHE, progress=False)
+        references = embed_canvases(model, canvases, usable)
+        genuine, forged = index_records(records, usable)
+        plan = build_trials(sorted({r.writer for r in records}), genuine, forged, 5, 0)
+        asked_total = sum(len(asked) for _, _, asked in plan)
+        rows = {}
+        for name in shifts:
+            changed, changed_usable = shifted_canvases([r.path for r in records], SHIFTS[name])
+            queries = embed_canvases(model, changed, changed_usable)
+            offset = len(records)  # queries follow the references in one array
+            shifted_plan = [(writer, refs, [(index + offset, kind) for index, kind in asked
+                                            if changed_usable[index]])
+                            for writer, refs, asked in plan]
+            trials = score_trials(model, np.concatenate([references, queries]), shifted_plan)
+            row: dict[str, Any] = {"unusable_queries": asked_total - len(trials.scores)}
+            if trials.scores:
+                summary = summarize(trials, model.threshold)
+                row.update({key: summary[key] for key in ("eer_skilled", "eer_random", "far", "frr",
+                                                          "far_random")})
+            rows[name] = row
+        results[root.name] = rows
+    return results
+
+
+def paper_spread(roots: list[Path] | None = None) -> dict[str, dict[str, float]]:
+    """Per dataset folder: how much the paper's brightness varies across each page (2nd to 98th
+    percentile, as ``siamese.preprocess.even_out_light`` measures it), over all of its images."""
+    from siamese.datasets import load_dataset
+    from siamese.preprocess import UNEVEN_LIGHT, dark_on_light, open_image, paper_brightness
+
+    results = {}
+    for root in roots or dataset_dirs():
+        spreads = []
+        for record in load_dataset(root):
+            gray = dark_on_light(np.asarray(open_image(record.path), dtype=np.uint8))
+            low, high = np.percentile(paper_brightness(gray), [2, 98])
+            spreads.append(float(high - low))
+        values = np.array(spreads)
+        results[root.name] = {"images": len(values), "median": float(np.median(values)),
+                              "p99": float(np.percentile(values, 99)), "max": float(values.max()),
+                              "evened_out": int((values > UNEVEN_LIGHT).sum())}
+    return results
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shifts", nargs="+", choices=sorted(SHIFTS), default=list(SHIFTS))
+    parser.add_argument("--paper-spread", action="store_true",
+                        help="instead: how unevenly lit the datasets' own images are")
+    options = parser.parse_args()
+    print(json.dumps(paper_spread() if options.paper_spread else run(options.shifts), indent=1))

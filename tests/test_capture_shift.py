@@ -1,0 +1,84 @@
+"""bench.capture_shift: the capture changes, and scoring changed queries against unchanged references."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from bench import capture_shift
+from siamese.datasets import load_dataset
+from siamese.model import SignatureModel
+from tests.synthetic import synthetic_signature, write_cedar_layout
+from webapp.cli import main
+
+
+@pytest.fixture
+def signature() -> Image.Image:
+    return synthetic_signature(1, 1, background=230)
+
+
+def ink_pixels(image: Image.Image) -> int:
+    return int((np.asarray(image.convert("L")) < 128).sum())
+
+
+def test_each_change_does_what_it_says(signature: Image.Image):
+    width, height = signature.size
+    assert capture_shift.SHIFTS["half_resolution"](signature).size == (round(width / 2), round(height / 2))
+    rotated = capture_shift.SHIFTS["rotated_4_degrees"](signature)
+    assert rotated.width > width and rotated.height > height and rotated.getpixel((0, 0)) >= 200
+    colour = np.asarray(capture_shift.SHIFTS["blue_ink_cream_paper"](Image.new("L", (4, 1), 0)))
+    assert colour.shape == (1, 4, 3) and tuple(colour[0, 0]) == capture_shift.BLUE_INK
+    assert tuple(np.asarray(capture_shift.blue_ink_on_cream(Image.new("L", (1, 1), 255)))[0, 0]) == \
+        capture_shift.PAPER
+    shaded = np.asarray(capture_shift.SHIFTS["shadow"](Image.new("L", (50, 3), 200)), dtype=int)
+    assert shaded[0, 0] == 200 and shaded[0, -1] == 120
+    assert ink_pixels(capture_shift.SHIFTS["thicker_pen"](signature)) > ink_pixels(signature)
+    for name in ("jpeg_q20", "noisy_blurred"):
+        changed = np.asarray(capture_shift.SHIFTS[name](signature), dtype=int)
+        original = np.asarray(signature.convert("L"), dtype=int)
+        assert changed.shape == (height, width) and np.abs(changed - original).max() > 5
+    assert capture_shift.SHIFTS["none"](signature) is signature
+
+
+def test_unchanged_queries_reproduce_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    root = write_cedar_layout(tmp_path / "cedar", writers=4, genuine=7, forgeries=2)
+    monkeypatch.setattr(capture_shift, "CACHE", tmp_path / "cache")
+    writers = {record.writer for record in load_dataset(root)}
+    result = capture_shift.run(["none", "half_resolution"], SignatureModel.load(), [root], writers)
+    evaluated = CliRunner().invoke(main, ["evaluate", "--data", str(root), "--writers", "all", "--json",
+                                          "--cache-dir", str(tmp_path / "evaluate-cache")])
+    assert evaluated.exit_code == 0, evaluated.output
+    report = json.loads(evaluated.stdout)
+    unchanged = result["cedar"]["none"]
+    assert unchanged["unusable_queries"] == 0
+    for key in ("eer_skilled", "eer_random", "far", "frr", "far_random"):
+        assert unchanged[key] == pytest.approx(report[key])
+    assert set(result["cedar"]["half_resolution"]) == set(unchanged)
+
+
+def test_queries_preprocessing_rejects_are_counted_not_scored(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch):
+    root = write_cedar_layout(tmp_path / "cedar", writers=4, genuine=7, forgeries=2)
+    monkeypatch.setattr(capture_shift, "CACHE", tmp_path / "cache")
+    monkeypatch.setitem(capture_shift.SHIFTS, "blank", lambda image: Image.new("L", image.size, 255))
+    writers = {record.writer for record in load_dataset(root)}
+    result = capture_shift.run(["blank"], SignatureModel.load(), [root], writers)
+    # per writer: 2 genuine queries (7 - 5 references), 2 skilled, 3 random
+    assert result["cedar"]["blank"] == {"unusable_queries": 4 * 7}
+
+
+def test_paper_spread_counts_the_pages_that_would_be_evened_out(tmp_path: Path):
+    even = write_cedar_layout(tmp_path / "even", writers=2, genuine=2, forgeries=1)
+    shaded = write_cedar_layout(tmp_path / "shaded", writers=2, genuine=2, forgeries=1)
+    for path in sorted((shaded / "full_org").iterdir())[:3]:
+        with Image.open(path) as image:
+            capture_shift.shadow(image).save(path)
+    spread = capture_shift.paper_spread([even, shaded])
+    assert spread["even"]["images"] == spread["shaded"]["images"] == 6
+    assert spread["even"]["evened_out"] == 0 and spread["even"]["max"] < 24
+    assert spread["shaded"]["evened_out"] == 3 and spread["shaded"]["max"] > 60

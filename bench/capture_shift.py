@@ -74,6 +74,48 @@ def noisy_blurred(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(blurred + noise, 0, 255).astype(np.uint8), "L")
 
 
+def _ink_box(gray: np.ndarray) -> tuple[int, int, int, int]:
+    """Rows and columns (top, bottom, left, right) of the darker-than-middle pixels."""
+    dark = gray < (int(gray.min()) + int(np.median(gray))) // 2
+    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
+def signature_line(image: Image.Image) -> Image.Image:
+    """A printed line (3 pixels, grey 60) across the page at 85% of the signature's height, as on a
+    form or cheque."""
+    gray = np.array(image.convert("L"))
+    top, bottom, _, _ = _ink_box(gray)
+    row = top + (bottom - top) * 85 // 100
+    gray[max(0, row - 1) : row + 2, :] = 60
+    return Image.fromarray(gray, "L")
+
+
+def _frame(gray: np.ndarray, top: int, bottom: int, left: int, right: int) -> Image.Image:
+    """``gray`` with a printed frame (3 pixels, grey 60) whose outer corners are the given pixels."""
+    framed = gray.copy()
+    for rows, cols in (((top, top + 3), (left, right + 1)), ((bottom - 2, bottom + 1), (left, right + 1)),
+                       ((top, bottom + 1), (left, left + 3)), ((top, bottom + 1), (right - 2, right + 1))):
+        framed[rows[0] : rows[1], cols[0] : cols[1]] = 60
+    return Image.fromarray(framed, "L")
+
+
+def box_crop(image: Image.Image) -> Image.Image:
+    """A form's signature box cut out with its frame: a frame 4 pixels inside the page's edges."""
+    gray = np.array(image.convert("L"))
+    height, width = gray.shape
+    return _frame(gray, 4, height - 5, 4, width - 5)
+
+
+def tight_box(image: Image.Image) -> Image.Image:
+    """A frame drawn 10 pixels around the signature's ink, well inside the page."""
+    gray = np.array(image.convert("L"))
+    top, bottom, left, right = _ink_box(gray)
+    height, width = gray.shape
+    return _frame(gray, max(0, top - 12), min(height - 1, bottom + 12), max(0, left - 12),
+                  min(width - 1, right + 12))
+
+
 def thicker_pen(image: Image.Image) -> Image.Image:
     """Strokes one pixel wider on each side (a grey-level erosion of the paper)."""
     return image.convert("L").filter(ImageFilter.MinFilter(3))
@@ -88,6 +130,9 @@ SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "shadow": shadow,
     "noisy_blurred": noisy_blurred,
     "thicker_pen": thicker_pen,
+    "signature_line": signature_line,
+    "box_crop": box_crop,
+    "tight_box": tight_box,
 }
 
 

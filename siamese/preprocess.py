@@ -4,8 +4,9 @@ Steps: decode (PNG, JPEG, TIFF, BMP, GIF or WebP in any mode; the first frame or
 orientation; transparency on white; hostile files refused with an ImageError), grayscale, ink polarity
 (dark ink on light paper; inverted scans are flipped), uneven light evened out (``even_out_light``;
 evenly lit scans are untouched), background removal with Otsu's threshold on a lightly smoothed copy,
-removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the aspect ratio, ink as
-high values in [0, 1]. The same input always gives the same output.
+removal of isolated specks and of printed rules (``drop_printed_rules``), crop to the ink, fit into
+a fixed canvas keeping the aspect ratio, ink as high values in [0, 1]. The same input always gives the
+same output.
 
 An image longer than ``REDUCE_ABOVE_SIDE`` on a side is reduced before the float work (a box average
 by an integer factor; a JPEG is decoded at 1/2, 1/4 or 1/8 scale to start with), and every image is
@@ -73,6 +74,12 @@ MALFORMED_FILE_ERRORS = (OSError, SyntaxError, EOFError, TypeError, KeyError, In
 PAPER_SCALE = 160
 PAPER_WINDOW = 9
 UNEVEN_LIGHT = 24
+
+# Printed rules (a form's signature line, the frame of a signature box): a straight horizontal or
+# vertical run of ink at least RULE_FRACTION of the page's width or height (and RULE_MIN_LENGTH
+# pixels) long is not handwriting; it is dropped with a pixel either side.
+RULE_FRACTION = 0.5
+RULE_MIN_LENGTH = 50
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -395,6 +402,40 @@ def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return _drop_specks(mask & (gray <= threshold)), paper
 
 
+def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of ``mask`` inside an unbroken run of at least ``length`` (odd) along ``axis``.
+
+    Only the lines (rows for axis 1, columns for axis 0) holding that much ink are searched.
+    """
+    runs = np.zeros_like(mask)
+    lines = np.flatnonzero(mask.sum(axis=axis) >= length)
+    if lines.size == 0:
+        return runs
+    part = np.take(mask, lines, axis=1 - axis)
+    window = ndimage.uniform_filter1d(part.astype(np.float32), size=length, axis=axis, mode="constant")
+    full = (window >= 1.0 - 0.5 / length).astype(np.float32)  # windows made only of ink
+    found = part & (ndimage.uniform_filter1d(full, size=length, axis=axis, mode="constant") > 0)
+    if axis == 1:
+        runs[lines, :] = found
+    else:
+        runs[:, lines] = found
+    return runs
+
+
+def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without printed horizontal and vertical rules (see ``RULE_FRACTION``); itself when
+    it has none."""
+    rules = np.zeros_like(mask)
+    for axis in (0, 1):
+        extent = mask.shape[axis]
+        length = max(RULE_MIN_LENGTH, int(RULE_FRACTION * extent)) | 1
+        if length <= extent:
+            rules |= _straight_runs(mask, length, axis)
+    if not rules.any():
+        return mask
+    return _drop_specks(mask & ~ndimage.binary_dilation(rules))
+
+
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
     """Remove connected ink components too small to be pen strokes (scanner dust)."""
     longest = max(mask.shape)
@@ -426,6 +467,7 @@ def preprocess(
     gray = even_out_light(dark_on_light(np.asarray(open_image(source, max_pixels=max_pixels,
                                                               max_side=max_side), dtype=np.uint8)))
     mask, paper = ink_mask(gray)
+    mask = drop_printed_rules(mask)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0 or int(mask.sum()) < MIN_INK_PIXELS:

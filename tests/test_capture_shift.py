@@ -43,6 +43,13 @@ def test_each_change_does_what_it_says(signature: Image.Image):
         original = np.asarray(signature.convert("L"), dtype=int)
         assert changed.shape == (height, width) and np.abs(changed - original).max() > 5
     assert capture_shift.SHIFTS["none"](signature) is signature
+    lined = np.asarray(capture_shift.SHIFTS["signature_line"](signature))
+    assert ((lined == 60).all(axis=1)).sum() == 3  # three full-width rows
+    boxed = np.asarray(capture_shift.SHIFTS["box_crop"](signature))
+    assert (boxed[4:7, 4:-4] == 60).all() and (boxed[4:-4, -7:-4] == 60).all() and boxed[0, 0] != 60
+    tight = np.asarray(capture_shift.SHIFTS["tight_box"](signature))
+    frame_rows = np.flatnonzero((tight == 60).sum(axis=1) > 20)
+    assert frame_rows.size == 6 and tight[0].max() > 60 and (tight[:, 0] != 60).all()
 
 
 def test_unchanged_queries_reproduce_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

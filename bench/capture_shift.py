@@ -192,30 +192,45 @@ def run(shifts: list[str], model: Any = None, roots: list[Path] | None = None,
     return results
 
 
-def paper_spread(roots: list[Path] | None = None) -> dict[str, dict[str, float]]:
-    """Per dataset folder: how much the paper's brightness varies across each page (2nd to 98th
-    percentile, as ``siamese.preprocess.even_out_light`` measures it), over all of its images."""
+def dataset_pages(roots: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """Per dataset folder, over all of its images: how much the paper's brightness varies across a
+    page (2nd to 98th percentile, as ``siamese.preprocess.even_out_light`` measures it) and how many
+    pages evening out and ``drop_printed_rules`` change, with the files of the latter."""
     from siamese.datasets import load_dataset
-    from siamese.preprocess import UNEVEN_LIGHT, dark_on_light, open_image, paper_brightness
+    from siamese.preprocess import (
+        UNEVEN_LIGHT,
+        dark_on_light,
+        drop_printed_rules,
+        even_out_light,
+        ink_mask,
+        open_image,
+        paper_brightness,
+    )
 
     results = {}
     for root in roots or dataset_dirs():
-        spreads = []
+        spreads, ruled = [], []
         for record in load_dataset(root):
             gray = dark_on_light(np.asarray(open_image(record.path), dtype=np.uint8))
             low, high = np.percentile(paper_brightness(gray), [2, 98])
             spreads.append(float(high - low))
+            mask = ink_mask(even_out_light(gray))[0]
+            if drop_printed_rules(mask) is not mask:
+                ruled.append(str(record.path.relative_to(root)))
         values = np.array(spreads)
-        results[root.name] = {"images": len(values), "median": float(np.median(values)),
-                              "p99": float(np.percentile(values, 99)), "max": float(values.max()),
-                              "evened_out": int((values > UNEVEN_LIGHT).sum())}
+        results[root.name] = {"images": len(values), "paper_spread_median": float(np.median(values)),
+                              "paper_spread_p99": float(np.percentile(values, 99)),
+                              "paper_spread_max": float(values.max()),
+                              "evened_out": int((values > UNEVEN_LIGHT).sum()),
+                              "rules_dropped": len(ruled), "rules_dropped_files": ruled}
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shifts", nargs="+", choices=sorted(SHIFTS), default=list(SHIFTS))
-    parser.add_argument("--paper-spread", action="store_true",
-                        help="instead: how unevenly lit the datasets' own images are")
+    parser.add_argument("--pages", action="store_true",
+                        help="instead: which of the datasets' own pages preprocessing evens out or "
+                             "drops printed rules from")
     options = parser.parse_args()
-    print(json.dumps(paper_spread() if options.paper_spread else run(options.shifts), indent=1))
+    print(json.dumps(dataset_pages() if options.pages else run(options.shifts), indent=1))

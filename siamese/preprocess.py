@@ -422,10 +422,30 @@ def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     return runs
 
 
+def _frames(mask: np.ndarray) -> np.ndarray:
+    """Closed rectangular frames of straight runs of at least ``RULE_MIN_LENGTH`` a side (a box
+    drawn around the signature): each connected piece of straight runs that covers nine tenths of
+    all four sides of its own bounding box."""
+    length = RULE_MIN_LENGTH | 1
+    across, down = _straight_runs(mask, length, 1), _straight_runs(mask, length, 0)
+    frames = np.zeros_like(mask)
+    if not (across.any() and down.any()):
+        return frames
+    labels, _ = ndimage.label(across | down, structure=np.ones((3, 3), dtype=bool))
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        piece = labels[box] == number
+        top_bottom, left_right = across[box] & piece, down[box] & piece
+        sides = (top_bottom[:4].any(axis=0), top_bottom[-4:].any(axis=0),
+                 left_right[:, :4].any(axis=1), left_right[:, -4:].any(axis=1))
+        if min(side.mean() for side in sides) >= 0.9:
+            frames[box] |= piece
+    return frames
+
+
 def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without printed horizontal and vertical rules (see ``RULE_FRACTION``); itself when
-    it has none."""
-    rules = np.zeros_like(mask)
+    """``mask`` without printed horizontal and vertical rules (see ``RULE_FRACTION``) and closed
+    frames drawn around the ink (see ``_frames``); itself when it has none."""
+    rules = _frames(mask)
     for axis in (0, 1):
         extent = mask.shape[axis]
         length = max(RULE_MIN_LENGTH, int(RULE_FRACTION * extent)) | 1

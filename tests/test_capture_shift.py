@@ -79,13 +79,18 @@ def test_queries_preprocessing_rejects_are_counted_not_scored(tmp_path: Path,
     assert result["cedar"]["blank"] == {"unusable_queries": 4 * 7}
 
 
-def test_paper_spread_counts_the_pages_that_would_be_evened_out(tmp_path: Path):
+def test_dataset_pages_counts_the_pages_preprocessing_changes(tmp_path: Path):
     even = write_cedar_layout(tmp_path / "even", writers=2, genuine=2, forgeries=1)
-    shaded = write_cedar_layout(tmp_path / "shaded", writers=2, genuine=2, forgeries=1)
-    for path in sorted((shaded / "full_org").iterdir())[:3]:
+    changed = write_cedar_layout(tmp_path / "changed", writers=2, genuine=2, forgeries=1)
+    originals = sorted((changed / "full_org").iterdir())
+    for path in originals[:3]:
         with Image.open(path) as image:
             capture_shift.shadow(image).save(path)
-    spread = capture_shift.paper_spread([even, shaded])
-    assert spread["even"]["images"] == spread["shaded"]["images"] == 6
-    assert spread["even"]["evened_out"] == 0 and spread["even"]["max"] < 24
-    assert spread["shaded"]["evened_out"] == 3 and spread["shaded"]["max"] > 60
+    with Image.open(originals[3]) as image:
+        capture_shift.signature_line(image).save(originals[3])
+    pages = capture_shift.dataset_pages([even, changed])
+    assert pages["even"]["images"] == pages["changed"]["images"] == 6
+    assert pages["even"]["evened_out"] == pages["even"]["rules_dropped"] == 0
+    assert pages["even"]["paper_spread_max"] < 24
+    assert pages["changed"]["evened_out"] == 3 and pages["changed"]["paper_spread_max"] > 60
+    assert pages["changed"]["rules_dropped_files"] == [str(originals[3].relative_to(changed))]

@@ -108,7 +108,7 @@ def box_crop(image: Image.Image) -> Image.Image:
 
 
 def tight_box(image: Image.Image) -> Image.Image:
-    """A frame drawn 10 pixels around the signature's ink, well inside the page."""
+    """A frame drawn 12 pixels around the signature's ink, well inside the page."""
     gray = np.array(image.convert("L"))
     top, bottom, left, right = _ink_box(gray)
     height, width = gray.shape

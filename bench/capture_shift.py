@@ -74,6 +74,48 @@ def noisy_blurred(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(blurred + noise, 0, 255).astype(np.uint8), "L")
 
 
+def _ink_box(gray: np.ndarray) -> tuple[int, int, int, int]:
+    """Rows and columns (top, bottom, left, right) of the darker-than-middle pixels."""
+    dark = gray < (int(gray.min()) + int(np.median(gray))) // 2
+    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
+
+
+def signature_line(image: Image.Image) -> Image.Image:
+    """A printed line (3 pixels, grey 60) across the page at 85% of the signature's height, as on a
+    form or cheque."""
+    gray = np.array(image.convert("L"))
+    top, bottom, _, _ = _ink_box(gray)
+    row = top + (bottom - top) * 85 // 100
+    gray[max(0, row - 1) : row + 2, :] = 60
+    return Image.fromarray(gray, "L")
+
+
+def _frame(gray: np.ndarray, top: int, bottom: int, left: int, right: int) -> Image.Image:
+    """``gray`` with a printed frame (3 pixels, grey 60) whose outer corners are the given pixels."""
+    framed = gray.copy()
+    for rows, cols in (((top, top + 3), (left, right + 1)), ((bottom - 2, bottom + 1), (left, right + 1)),
+                       ((top, bottom + 1), (left, left + 3)), ((top, bottom + 1), (right - 2, right + 1))):
+        framed[rows[0] : rows[1], cols[0] : cols[1]] = 60
+    return Image.fromarray(framed, "L")
+
+
+def box_crop(image: Image.Image) -> Image.Image:
+    """A form's signature box cut out with its frame: a frame 4 pixels inside the page's edges."""
+    gray = np.array(image.convert("L"))
+    height, width = gray.shape
+    return _frame(gray, 4, height - 5, 4, width - 5)
+
+
+def tight_box(image: Image.Image) -> Image.Image:
+    """A frame drawn 12 pixels around the signature's ink, well inside the page."""
+    gray = np.array(image.convert("L"))
+    top, bottom, left, right = _ink_box(gray)
+    height, width = gray.shape
+    return _frame(gray, max(0, top - 12), min(height - 1, bottom + 12), max(0, left - 12),
+                  min(width - 1, right + 12))
+
+
 def thicker_pen(image: Image.Image) -> Image.Image:
     """Strokes one pixel wider on each side (a grey-level erosion of the paper)."""
     return image.convert("L").filter(ImageFilter.MinFilter(3))
@@ -88,6 +130,9 @@ SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "shadow": shadow,
     "noisy_blurred": noisy_blurred,
     "thicker_pen": thicker_pen,
+    "signature_line": signature_line,
+    "box_crop": box_crop,
+    "tight_box": tight_box,
 }
 
 
@@ -147,30 +192,45 @@ def run(shifts: list[str], model: Any = None, roots: list[Path] | None = None,
     return results
 
 
-def paper_spread(roots: list[Path] | None = None) -> dict[str, dict[str, float]]:
-    """Per dataset folder: how much the paper's brightness varies across each page (2nd to 98th
-    percentile, as ``siamese.preprocess.even_out_light`` measures it), over all of its images."""
+def dataset_pages(roots: list[Path] | None = None) -> dict[str, dict[str, Any]]:
+    """Per dataset folder, over all of its images: how much the paper's brightness varies across a
+    page (2nd to 98th percentile, as ``siamese.preprocess.even_out_light`` measures it) and how many
+    pages evening out and ``drop_printed_rules`` change, with the files of the latter."""
     from siamese.datasets import load_dataset
-    from siamese.preprocess import UNEVEN_LIGHT, dark_on_light, open_image, paper_brightness
+    from siamese.preprocess import (
+        UNEVEN_LIGHT,
+        dark_on_light,
+        drop_printed_rules,
+        even_out_light,
+        ink_mask,
+        open_image,
+        paper_brightness,
+    )
 
     results = {}
     for root in roots or dataset_dirs():
-        spreads = []
+        spreads, ruled = [], []
         for record in load_dataset(root):
             gray = dark_on_light(np.asarray(open_image(record.path), dtype=np.uint8))
             low, high = np.percentile(paper_brightness(gray), [2, 98])
             spreads.append(float(high - low))
+            mask = ink_mask(even_out_light(gray))[0]
+            if drop_printed_rules(mask) is not mask:
+                ruled.append(str(record.path.relative_to(root)))
         values = np.array(spreads)
-        results[root.name] = {"images": len(values), "median": float(np.median(values)),
-                              "p99": float(np.percentile(values, 99)), "max": float(values.max()),
-                              "evened_out": int((values > UNEVEN_LIGHT).sum())}
+        results[root.name] = {"images": len(values), "paper_spread_median": float(np.median(values)),
+                              "paper_spread_p99": float(np.percentile(values, 99)),
+                              "paper_spread_max": float(values.max()),
+                              "evened_out": int((values > UNEVEN_LIGHT).sum()),
+                              "rules_dropped": len(ruled), "rules_dropped_files": ruled}
     return results
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shifts", nargs="+", choices=sorted(SHIFTS), default=list(SHIFTS))
-    parser.add_argument("--paper-spread", action="store_true",
-                        help="instead: how unevenly lit the datasets' own images are")
+    parser.add_argument("--pages", action="store_true",
+                        help="instead: which of the datasets' own pages preprocessing evens out or "
+                             "drops printed rules from")
     options = parser.parse_args()
-    print(json.dumps(paper_spread() if options.paper_spread else run(options.shifts), indent=1))
+    print(json.dumps(dataset_pages() if options.pages else run(options.shifts), indent=1))

@@ -4,8 +4,9 @@ Steps: decode (PNG, JPEG, TIFF, BMP, GIF or WebP in any mode; the first frame or
 orientation; transparency on white; hostile files refused with an ImageError), grayscale, ink polarity
 (dark ink on light paper; inverted scans are flipped), uneven light evened out (``even_out_light``;
 evenly lit scans are untouched), background removal with Otsu's threshold on a lightly smoothed copy,
-removal of isolated specks, crop to the ink, fit into a fixed canvas keeping the aspect ratio, ink as
-high values in [0, 1]. The same input always gives the same output.
+removal of isolated specks and of printed rules (``drop_printed_rules``), crop to the ink, fit into
+a fixed canvas keeping the aspect ratio, ink as high values in [0, 1]. The same input always gives the
+same output.
 
 An image longer than ``REDUCE_ABOVE_SIDE`` on a side is reduced before the float work (a box average
 by an integer factor; a JPEG is decoded at 1/2, 1/4 or 1/8 scale to start with), and every image is
@@ -71,8 +72,24 @@ MALFORMED_FILE_ERRORS = (OSError, SyntaxError, EOFError, TypeError, KeyError, In
 # ink. Where it varies by more than UNEVEN_LIGHT grey levels across the page (2nd to 98th percentile),
 # every pixel is divided by it before Otsu; evenly lit scans are left exactly as they are.
 PAPER_SCALE = 160
-PAPER_WINDOW = 9
+PAPER_WINDOW = 21  # 9 took the thick ink of tight crops for shade
 UNEVEN_LIGHT = 24
+
+# Printed rules (a form's signature line, a scanner's edge, the frame of a signature box): a straight
+# horizontal or vertical line of ink at least RULE_FRACTION of the page's width or height and
+# RULE_MIN_LENGTH pixels long, level within RULE_BAND pixels either way (a 3-pixel line up to 0.7
+# degrees off on a 640-pixel page), that reaches past the rest of the ink by RULE_OVERHANG of the page
+# (and RULE_MIN_OVERHANG pixels) on its two sides together (a vertical one: near the page's left or
+# right side, RULE_EDGE), is not handwriting; nor is a hollow
+# rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped (and the strokes
+# crossing them for their width). A page cropped tight to the ink keeps all of it.
+RULE_FRACTION = 0.5
+RULE_MIN_LENGTH = 100  # at 50, the stems of letters on pages cropped tight to the ink
+RULE_BAND = 1
+RULE_OVERHANG = 0.05
+RULE_MIN_OVERHANG = 20  # a word's headline (Devanagari) reaches 13 pixels past its letters
+FRAME_MIN_SIDE = 50
+RULE_EDGE = 0.05  # vertical rules only this close to the page's sides (frames anywhere)
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -345,8 +362,16 @@ def _bincount(values: np.ndarray, length: int) -> np.ndarray:
 
 
 def dark_on_light(gray: np.ndarray) -> np.ndarray:
-    """``gray`` with dark ink on light paper: a scan of light ink on dark paper is flipped."""
-    return 255 - gray if np.median(gray) < 128 else gray
+    """``gray`` with dark ink on light paper: a scan of light ink on dark paper is flipped.
+
+    The page is light ink on dark paper when most of it (the median) is darker than halfway between
+    its darkest and brightest pixels (0.1st and 99.9th percentiles), not than a fixed grey: a shaded
+    or dim photo of dark ink on white paper stays as it is.
+    """
+    step = max(1, max(gray.shape) // 1000)
+    sample = gray[::step, ::step]
+    darkest, brightest = np.percentile(sample, [0.1, 99.9])
+    return 255 - gray if np.median(sample) < (darkest + brightest) / 2 else gray
 
 
 def paper_brightness(gray: np.ndarray) -> np.ndarray:
@@ -395,6 +420,104 @@ def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
     return _drop_specks(mask & (gray <= threshold)), paper
 
 
+def _run_labels(mask: np.ndarray, axis: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each unbroken run of ``mask`` along ``axis`` labelled (0 off the ink), and each label's length."""
+    structure = np.zeros((3, 3), dtype=bool)
+    if axis == 0:
+        structure[:, 1] = True
+    else:
+        structure[1, :] = True
+    labels, _ = ndimage.label(mask, structure=structure)
+    sizes = np.bincount(labels.ravel()).astype(np.int32)
+    sizes[0] = 0
+    return labels, sizes
+
+
+def _straight_runs(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The pixels of ``mask`` inside an unbroken run of at least ``length`` along ``axis``.
+
+    Only the lines (rows for axis 1, columns for axis 0) holding that much ink are searched.
+    """
+    runs = np.zeros_like(mask)
+    lines = np.flatnonzero(np.count_nonzero(mask, axis=axis) >= length)
+    if lines.size == 0:
+        return runs
+    labels, sizes = _run_labels(np.take(mask, lines, axis=1 - axis), axis)
+    found = (sizes >= length)[labels]
+    if axis == 1:
+        runs[lines, :] = found
+    else:
+        runs[:, lines] = found
+    return runs
+
+
+def _level_lines(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
+    """The ink of lines at least ``length`` long along ``axis``, level within ``RULE_BAND``: runs
+    are sought in the ink widened by the band across the line (so a line a little off level still
+    runs unbroken), then widened by twice the band again (a skewed line's rows at the ends of each
+    run) and narrowed back to the ink. Strokes crossing a level line lose its width and 3 pixels
+    either side."""
+    across = np.ones((2 * RULE_BAND + 1, 1) if axis == 1 else (1, 2 * RULE_BAND + 1), dtype=bool)
+    runs = _straight_runs(ndimage.binary_dilation(mask, structure=across), length, axis)
+    if not runs.any():
+        return runs
+    return mask & ndimage.binary_dilation(runs, structure=across, iterations=2)
+
+
+def _overhanging(lines: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
+    """The connected pieces of ``lines`` that reach past the rest of the ink along ``axis`` by
+    ``RULE_OVERHANG`` of the page (and ``RULE_MIN_OVERHANG`` pixels) on their two sides together
+    (the rest empty: every piece); vertical ones only within ``RULE_EDGE`` of the page's sides."""
+    rest = np.flatnonzero(_drop_specks(mask & ~lines).any(axis=1 - axis))  # not the lines' stray ends
+    labels, _ = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
+    margin = max(RULE_OVERHANG * mask.shape[axis], RULE_MIN_OVERHANG)
+    keep = np.zeros_like(lines)
+    across = mask.shape[1 - axis]
+    edge = max(RULE_EDGE * across, RULE_MIN_OVERHANG)
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        start, stop = box[axis].start, box[axis].stop - 1
+        if axis == 0 and edge <= box[1].start and box[1].stop <= across - edge:
+            continue  # a vertical line away from the page's sides: a letter's stem, not a rule
+        if rest.size == 0 or max(rest[0] - start, 0) + max(stop - rest[-1], 0) >= margin:
+            keep[box] |= labels[box] == number
+    return keep
+
+
+def _frames(mask: np.ndarray) -> np.ndarray:
+    """Hollow rectangles of level lines of at least ``FRAME_MIN_SIDE`` a side (a box drawn around
+    the signature): each connected piece of such lines that covers nine tenths of all four sides of
+    its own bounding box and at most half of the box."""
+    across, down = _level_lines(mask, FRAME_MIN_SIDE, 1), _level_lines(mask, FRAME_MIN_SIDE, 0)
+    frames = np.zeros_like(mask)
+    if not (across.any() and down.any()):
+        return frames
+    band = 2 * RULE_BAND + 4
+    labels, _ = ndimage.label(across | down, structure=np.ones((3, 3), dtype=bool))
+    for number, box in enumerate(ndimage.find_objects(labels), start=1):
+        piece = labels[box] == number
+        top_bottom, left_right = across[box] & piece, down[box] & piece
+        sides = (top_bottom[:band].any(axis=0), top_bottom[-band:].any(axis=0),
+                 left_right[:, :band].any(axis=1), left_right[:, -band:].any(axis=1))
+        if piece.mean() <= 0.5 and min(side.mean() for side in sides) >= 0.9:
+            frames[box] |= piece
+    return frames
+
+
+def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
+    """``mask`` without printed rules and frames (see ``RULE_FRACTION``); itself when it has none."""
+    rules = _frames(mask)
+    for axis in (0, 1, 0, 1):  # twice: a line across may hide behind one along, as on a scanned form
+        extent = mask.shape[axis]
+        length = max(RULE_MIN_LENGTH, int(RULE_FRACTION * extent))
+        if length <= extent:
+            lines = _level_lines(mask & ~rules, length, axis)
+            if lines.any():
+                rules |= _overhanging(lines, mask & ~rules, axis)
+    if not rules.any():
+        return mask
+    return _drop_specks(mask & ~rules)
+
+
 def _drop_specks(mask: np.ndarray) -> np.ndarray:
     """Remove connected ink components too small to be pen strokes (scanner dust)."""
     longest = max(mask.shape)
@@ -426,6 +549,7 @@ def preprocess(
     gray = even_out_light(dark_on_light(np.asarray(open_image(source, max_pixels=max_pixels,
                                                               max_side=max_side), dtype=np.uint8)))
     mask, paper = ink_mask(gray)
+    mask = drop_printed_rules(mask)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0 or int(mask.sum()) < MIN_INK_PIXELS:

@@ -43,6 +43,13 @@ def test_each_change_does_what_it_says(signature: Image.Image):
         original = np.asarray(signature.convert("L"), dtype=int)
         assert changed.shape == (height, width) and np.abs(changed - original).max() > 5
     assert capture_shift.SHIFTS["none"](signature) is signature
+    lined = np.asarray(capture_shift.SHIFTS["signature_line"](signature))
+    assert ((lined == 60).all(axis=1)).sum() == 3  # three full-width rows
+    boxed = np.asarray(capture_shift.SHIFTS["box_crop"](signature))
+    assert (boxed[4:7, 4:-4] == 60).all() and (boxed[4:-4, -7:-4] == 60).all() and boxed[0, 0] != 60
+    tight = np.asarray(capture_shift.SHIFTS["tight_box"](signature))
+    frame_rows = np.flatnonzero((tight == 60).sum(axis=1) > 20)
+    assert frame_rows.size == 6 and tight[0].max() > 60 and (tight[:, 0] != 60).all()
 
 
 def test_unchanged_queries_reproduce_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
@@ -72,13 +79,18 @@ def test_queries_preprocessing_rejects_are_counted_not_scored(tmp_path: Path,
     assert result["cedar"]["blank"] == {"unusable_queries": 4 * 7}
 
 
-def test_paper_spread_counts_the_pages_that_would_be_evened_out(tmp_path: Path):
+def test_dataset_pages_counts_the_pages_preprocessing_changes(tmp_path: Path):
     even = write_cedar_layout(tmp_path / "even", writers=2, genuine=2, forgeries=1)
-    shaded = write_cedar_layout(tmp_path / "shaded", writers=2, genuine=2, forgeries=1)
-    for path in sorted((shaded / "full_org").iterdir())[:3]:
+    changed = write_cedar_layout(tmp_path / "changed", writers=2, genuine=2, forgeries=1)
+    originals = sorted((changed / "full_org").iterdir())
+    for path in originals[:3]:
         with Image.open(path) as image:
             capture_shift.shadow(image).save(path)
-    spread = capture_shift.paper_spread([even, shaded])
-    assert spread["even"]["images"] == spread["shaded"]["images"] == 6
-    assert spread["even"]["evened_out"] == 0 and spread["even"]["max"] < 24
-    assert spread["shaded"]["evened_out"] == 3 and spread["shaded"]["max"] > 60
+    with Image.open(originals[3]) as image:
+        capture_shift.signature_line(image).save(originals[3])
+    pages = capture_shift.dataset_pages([even, changed])
+    assert pages["even"]["images"] == pages["changed"]["images"] == 6
+    assert pages["even"]["evened_out"] == pages["even"]["rules_dropped"] == 0
+    assert pages["even"]["paper_spread_max"] < 24
+    assert pages["changed"]["evened_out"] == 3 and pages["changed"]["paper_spread_max"] > 60
+    assert pages["changed"]["rules_dropped_files"] == [str(originals[3].relative_to(changed))]

@@ -457,7 +457,11 @@ def _level_lines(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     runs unbroken), then widened by twice the band again (a skewed line's rows at the ends of each
     run) and narrowed back to the ink. Strokes crossing a level line lose its width and 3 pixels
     either side."""
-    across = np.ones((2 * RULE_BAND + 1, 1) if axis == 1 else (1, 2 * RULE_BAND + 1), dtype=bool)
+    band = 2 * RULE_BAND + 1
+    widened = np.convolve(np.count_nonzero(mask, axis=axis), np.ones(band, dtype=np.int64), mode="same")
+    if widened.max(initial=0) < length:  # no line of the widened ink holds that much: the usual case
+        return np.zeros_like(mask)
+    across = np.ones((band, 1) if axis == 1 else (1, band), dtype=bool)
     runs = _straight_runs(ndimage.binary_dilation(mask, structure=across), length, axis)
     if not runs.any():
         return runs
@@ -487,9 +491,12 @@ def _frames(mask: np.ndarray) -> np.ndarray:
     """Hollow rectangles of level lines of at least ``FRAME_MIN_SIDE`` a side (a box drawn around
     the signature): each connected piece of such lines that covers nine tenths of all four sides of
     its own bounding box and at most half of the box."""
-    across, down = _level_lines(mask, FRAME_MIN_SIDE, 1), _level_lines(mask, FRAME_MIN_SIDE, 0)
     frames = np.zeros_like(mask)
-    if not (across.any() and down.any()):
+    across = _level_lines(mask, FRAME_MIN_SIDE, 1)
+    if not across.any():
+        return frames
+    down = _level_lines(mask, FRAME_MIN_SIDE, 0)
+    if not down.any():
         return frames
     band = 2 * RULE_BAND + 4
     labels, _ = ndimage.label(across | down, structure=np.ones((3, 3), dtype=bool))
@@ -506,15 +513,16 @@ def _frames(mask: np.ndarray) -> np.ndarray:
 def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
     """``mask`` without printed rules and frames (see ``RULE_FRACTION``); itself when it has none."""
     rules = _frames(mask)
-    for axis in (0, 1, 0, 1):  # twice: a line across may hide behind one along, as on a scanned form
-        extent = mask.shape[axis]
-        length = max(RULE_MIN_LENGTH, int(RULE_FRACTION * extent))
-        if length <= extent:
-            lines = _level_lines(mask & ~rules, length, axis)
-            if lines.any():
-                rules |= _overhanging(lines, mask & ~rules, axis)
-    if not rules.any():
-        return mask
+    for _ in range(2):  # twice: a line across may hide behind one along, as on a scanned form
+        for axis in (0, 1):
+            extent = mask.shape[axis]
+            length = max(RULE_MIN_LENGTH, int(RULE_FRACTION * extent))
+            if length <= extent:
+                lines = _level_lines(mask & ~rules, length, axis)
+                if lines.any():
+                    rules |= _overhanging(lines, mask & ~rules, axis)
+        if not rules.any():
+            return mask  # the first round found nothing: the second would find nothing either
     return _drop_specks(mask & ~rules)
 
 

@@ -94,3 +94,16 @@ def test_dataset_pages_counts_the_pages_preprocessing_changes(tmp_path: Path):
     assert pages["even"]["paper_spread_max"] < 24
     assert pages["changed"]["evened_out"] == 3 and pages["changed"]["paper_spread_max"] > 60
     assert pages["changed"]["rules_dropped_files"] == [str(originals[3].relative_to(changed))]
+
+
+def test_tight_crops_of_handwriting_keep_their_ink(tmp_path: Path):
+    root = write_cedar_layout(tmp_path / "cedar", writers=3, genuine=2, forgeries=1)
+    lined = sorted((root / "full_org").iterdir())[0]
+    page = np.full((400, 900), 255, dtype=np.uint8)
+    with Image.open(lined) as image:
+        page[100 : 100 + image.height, 200 : 200 + image.width] = np.asarray(image.convert("L"))
+    page[200:203, :] = 60  # a printed line reaching far past the signature: a page with a rule
+    Image.fromarray(page).save(lined)
+    result = capture_shift.tight_crops(per_dataset=9, roots=[root])
+    assert result["pages"] == 8 and result["crops"] == 16  # the lined page is left out
+    assert result["changed"] == []

@@ -201,9 +201,8 @@ def dataset_pages(roots: list[Path] | None = None) -> dict[str, dict[str, Any]]:
         UNEVEN_LIGHT,
         dark_on_light,
         drop_printed_rules,
-        even_out_light,
-        ink_mask,
         open_image,
+        page_ink,
         paper_brightness,
     )
 
@@ -211,10 +210,10 @@ def dataset_pages(roots: list[Path] | None = None) -> dict[str, dict[str, Any]]:
     for root in roots or dataset_dirs():
         spreads, ruled = [], []
         for record in load_dataset(root):
-            gray = dark_on_light(np.asarray(open_image(record.path), dtype=np.uint8))
-            low, high = np.percentile(paper_brightness(gray), [2, 98])
+            page = np.asarray(open_image(record.path), dtype=np.uint8)
+            low, high = np.percentile(paper_brightness(dark_on_light(page)), [2, 98])
             spreads.append(float(high - low))
-            mask = ink_mask(even_out_light(gray))[0]
+            mask = page_ink(page)[1]
             if drop_printed_rules(mask) is not mask:
                 ruled.append(str(record.path.relative_to(root)))
         values = np.array(spreads)
@@ -232,10 +231,7 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
     import random
 
     from siamese.datasets import load_dataset
-    from siamese.preprocess import dark_on_light, drop_printed_rules, even_out_light, ink_mask
-
-    def mask_of(gray: np.ndarray) -> np.ndarray:
-        return ink_mask(even_out_light(dark_on_light(gray)))[0]
+    from siamese.preprocess import drop_printed_rules, page_ink
 
     rng = random.Random(seed)
     pages, changed = 0, []
@@ -244,7 +240,7 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
         for record in rng.sample(records, min(per_dataset, len(records))):
             with Image.open(record.path) as image:
                 gray = np.asarray(image.convert("L"))
-            whole = mask_of(gray)
+            whole = page_ink(gray)[1]
             if drop_printed_rules(whole) is not whole:
                 continue
             pages += 1
@@ -254,7 +250,7 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
                 rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
                 crop = np.ascontiguousarray(page[max(0, rows[0] - 2) : rows[-1] + 3,
                                                  max(0, cols[0] - 2) : cols[-1] + 3])
-                mask = mask_of(crop)
+                mask = page_ink(crop)[1]
                 if drop_printed_rules(mask) is not mask:
                     kept = float(drop_printed_rules(mask).sum() / mask.sum())
                     changed.append({"file": f"{root.name}/{record.path.relative_to(root)}",

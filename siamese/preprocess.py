@@ -395,6 +395,14 @@ def even_out_light(gray: np.ndarray) -> np.ndarray:
     return np.clip(evened + 0.5, 0, 255).astype(np.uint8)
 
 
+def page_ink(gray: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """A decoded uint8 page made dark ink on evenly lit paper, its ink mask (printed rules still in)
+    and the paper's grey level: the steps of ``preprocess`` before the rules are dropped."""
+    gray = even_out_light(dark_on_light(gray))
+    mask, paper = ink_mask(gray)
+    return gray, mask, paper
+
+
 def ink_mask(gray: np.ndarray) -> tuple[np.ndarray, float]:
     """Boolean mask of the ink in a dark-ink-on-light-paper uint8 image, and the paper's grey level.
 
@@ -554,9 +562,8 @@ def preprocess(
         ImageTooSmallError: the image or its ink is too small to hold a signature.
         NoInkError: a blank page or a picture without ink.
     """
-    gray = even_out_light(dark_on_light(np.asarray(open_image(source, max_pixels=max_pixels,
-                                                              max_side=max_side), dtype=np.uint8)))
-    mask, paper = ink_mask(gray)
+    gray, mask, paper = page_ink(np.asarray(open_image(source, max_pixels=max_pixels, max_side=max_side),
+                                            dtype=np.uint8))
     mask = drop_printed_rules(mask)
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))

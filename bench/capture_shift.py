@@ -75,9 +75,12 @@ def noisy_blurred(image: Image.Image) -> Image.Image:
 
 
 def _ink_box(gray: np.ndarray) -> tuple[int, int, int, int]:
-    """Rows and columns (top, bottom, left, right) of the darker-than-middle pixels."""
-    dark = gray < (int(gray.min()) + int(np.median(gray))) // 2
-    rows, cols = np.flatnonzero(dark.any(axis=1)), np.flatnonzero(dark.any(axis=0))
+    """Rows and columns (top, bottom, left, right) of the handwriting as preprocessing finds it: the
+    page's ink without the rules it drops (a scanner's edge line is not part of the signature)."""
+    from siamese.preprocess import drop_printed_rules, page_ink
+
+    ink = drop_printed_rules(page_ink(gray)[1])
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
     return int(rows[0]), int(rows[-1]), int(cols[0]), int(cols[-1])
 
 
@@ -246,10 +249,8 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
             pages += 1
             for wider in (False, True):
                 page = np.asarray(Image.fromarray(gray).filter(ImageFilter.MinFilter(5))) if wider else gray
-                ink = page < 128
-                rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-                crop = np.ascontiguousarray(page[max(0, rows[0] - 2) : rows[-1] + 3,
-                                                 max(0, cols[0] - 2) : cols[-1] + 3])
+                top, bottom, left, right = _ink_box(page)
+                crop = np.ascontiguousarray(page[max(0, top - 2) : bottom + 3, max(0, left - 2) : right + 3])
                 mask = page_ink(crop)[1]
                 if drop_printed_rules(mask) is not mask:
                     kept = float(drop_printed_rules(mask).sum() / mask.sum())

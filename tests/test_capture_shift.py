@@ -52,6 +52,19 @@ def test_each_change_does_what_it_says(signature: Image.Image):
     assert frame_rows.size == 6 and tight[0].max() > 60 and (tight[:, 0] != 60).all()
 
 
+def test_line_and_frame_are_placed_by_the_handwriting_not_a_scanner_edge_line(signature: Image.Image):
+    page = np.asarray(signature.convert("L")).copy()
+    ink_rows = np.flatnonzero((page < 128).any(axis=1))
+    top, bottom = int(ink_rows[0]), int(ink_rows[-1])
+    page[-3:, :] = 40  # a scanner's dark line along the bottom edge of the page
+    edged = Image.fromarray(page)
+    lined = np.asarray(capture_shift.signature_line(edged))
+    row = top + (bottom - top) * 85 // 100
+    assert (lined[row - 1 : row + 2] == 60).all()  # at 85% of the signature, not of signature + edge
+    tight = np.asarray(capture_shift.tight_box(edged))
+    assert (tight[min(bottom + 10, page.shape[0] - 4), :] == 60).sum() > 20  # the frame's bottom side
+
+
 def test_unchanged_queries_reproduce_evaluate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     root = write_cedar_layout(tmp_path / "cedar", writers=4, genuine=7, forgeries=2)
     monkeypatch.setattr(capture_shift, "CACHE", tmp_path / "cache")

@@ -9,7 +9,8 @@ normalisation on), over several reference draws:
 
 The summary is the mean over folds of each fold's pooled skilled-forgery EER, the difference
 last - best, and the validation EER per epoch (the head as trained), averaged over folds. Given a
-second prefix, the two recipes are compared fold by fold on the same writers. Differences come with
+second prefix, the two recipes are compared fold by fold on the same writers, pooled and on each
+dataset's writers alone. Differences come with
 a paired bootstrap: writers are resampled within each fold and the difference of the fold-mean EER
 is recomputed each time. The interval covers the sampling of writers only: each fold is one training
 run, and another seed moves a run by more than that (README, "Accuracy").
@@ -176,6 +177,25 @@ def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict], seeds:
     }
 
 
+def dataset_folds(folds: list[dict[str, dict]], dataset: str) -> list[dict[str, dict]]:
+    """The folds cut down to one dataset's writers (writer IDs are ``DATASET/WRITER``); a fold without
+    any is left out."""
+    cut = [{variant: {writer: trials for writer, trials in fold[variant].items()
+                      if writer.split("/", 1)[0] == dataset} for variant in VARIANTS} for fold in folds]
+    return [fold for fold in cut if fold["last"]]
+
+
+def datasets_of(folds: list[dict[str, dict]]) -> list[str]:
+    """The datasets whose writers the folds hold, in name order."""
+    return sorted({writer.split("/", 1)[0] for fold in folds for writer in fold["last"]})
+
+
+def per_dataset(folds: list[dict[str, dict]]) -> dict[str, dict[str, float]]:
+    """Per dataset, the fold-mean EER of both variants on that dataset's writers alone."""
+    return {dataset: {v: fold_mean(dataset_folds(folds, dataset), v) for v in VARIANTS}
+            for dataset in datasets_of(folds)}
+
+
 def compare(folds_a: list[dict[str, dict]], folds_b: list[dict[str, dict]], variant: str,
             rounds: int, variant_b: str | None = None) -> dict:
     """B - A in fold-mean EER of one variant (of ``variant`` in A and ``variant_b`` in B, when given),
@@ -236,9 +256,14 @@ def main() -> None:
     (folds_a, summary_a), *other = recipes
     result = {"a": summary_a,
               "a_last_minus_best": compare(folds_a, folds_a, "best", args.rounds, variant_b="last")}
+    result["a_per_dataset"] = per_dataset(folds_a)
     if other:
         folds_b, result["b"] = other[0]
         result["b_minus_a"] = {v: compare(folds_a, folds_b, v, args.rounds) for v in VARIANTS}
+        result["b_per_dataset"] = per_dataset(folds_b)
+        result["b_minus_a_per_dataset"] = {  # last epochs, each dataset's writers resampled alone
+            dataset: compare(dataset_folds(folds_a, dataset), dataset_folds(folds_b, dataset), "last",
+                             args.rounds) for dataset in datasets_of(folds_a)}
     for part in ("a", "b"):  # the per-run details are in the saved file, not on screen
         if part in result:
             result[part] = {key: value for key, value in result[part].items() if key != "runs"}

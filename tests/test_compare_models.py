@@ -232,3 +232,21 @@ def test_cv_head_reports_every_setting_against_the_cards_own(scored_on_fold_runs
         assert row["minus_card_setting"]["difference"] == pytest.approx(difference)
     eers = [row["eer_skilled"] for row in report["settings"]]
     assert eers == sorted(eers)  # best first
+
+
+def test_crossval_breaks_a_recipe_down_by_dataset():
+    from bench.crossval import compare, dataset_folds, per_dataset
+
+    clean = (np.array([1, 1, 0, 0]), np.array([0.9, 0.8, 0.1, 0.2]))
+    mixed = (np.array([1, 0]), np.array([0.3, 0.7]))
+    folds_a = [{"best": {"cedar/1": clean, "hindi/1": mixed}, "last": {"cedar/1": clean, "hindi/1": mixed}},
+               {"best": {"hindi/2": clean}, "last": {"hindi/2": mixed}}]
+    assert dataset_folds(folds_a, "cedar") == [{"best": {"cedar/1": clean}, "last": {"cedar/1": clean}}]
+    assert per_dataset(folds_a) == {"cedar": {"best": 0.0, "last": 0.0},
+                                    "hindi": {"best": pytest.approx(0.5), "last": pytest.approx(1.0)}}
+    folds_b = [{v: {"cedar/1": mixed, "hindi/1": clean} for v in ("best", "last")},
+               {v: {"hindi/2": clean} for v in ("best", "last")}]
+    cedar_a, cedar_b = dataset_folds(folds_a, "cedar"), dataset_folds(folds_b, "cedar")
+    hindi_a, hindi_b = dataset_folds(folds_a, "hindi"), dataset_folds(folds_b, "hindi")
+    assert compare(cedar_a, cedar_b, "last", rounds=20)["difference"] == pytest.approx(1.0)  # B worse
+    assert compare(hindi_a, hindi_b, "last", rounds=20)["difference"] == pytest.approx(-1.0)  # B better

@@ -252,8 +252,9 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
                 top, bottom, left, right = _ink_box(page)
                 crop = np.ascontiguousarray(page[max(0, top - 2) : bottom + 3, max(0, left - 2) : right + 3])
                 mask = page_ink(crop)[1]
-                if drop_printed_rules(mask) is not mask:
-                    kept = float(drop_printed_rules(mask).sum() / mask.sum())
+                dropped = drop_printed_rules(mask)
+                if dropped is not mask:
+                    kept = float(dropped.sum() / mask.sum())
                     changed.append({"file": f"{root.name}/{record.path.relative_to(root)}",
                                     "wider": wider, "ink_dropped": round(1 - kept, 4)})
     return {"pages": pages, "crops": 2 * pages, "changed": changed}

@@ -177,17 +177,22 @@ def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict], seeds:
     }
 
 
+def _dataset(writer: str) -> str:
+    """The dataset of a writer ID (``DATASET/WRITER``)."""
+    return writer.split("/", 1)[0]
+
+
 def dataset_folds(folds: list[dict[str, dict]], dataset: str) -> list[dict[str, dict]]:
     """The folds cut down to one dataset's writers (writer IDs are ``DATASET/WRITER``); a fold without
     any is left out."""
     cut = [{variant: {writer: trials for writer, trials in fold[variant].items()
-                      if writer.split("/", 1)[0] == dataset} for variant in VARIANTS} for fold in folds]
+                      if _dataset(writer) == dataset} for variant in VARIANTS} for fold in folds]
     return [fold for fold in cut if fold["last"]]
 
 
 def datasets_of(folds: list[dict[str, dict]]) -> list[str]:
     """The datasets whose writers the folds hold, in name order."""
-    return sorted({writer.split("/", 1)[0] for fold in folds for writer in fold["last"]})
+    return sorted({_dataset(writer) for fold in folds for writer in fold["last"]})
 
 
 def per_dataset(folds: list[dict[str, dict]]) -> dict[str, dict[str, float]]:

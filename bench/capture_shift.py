@@ -268,8 +268,17 @@ if __name__ == "__main__":
                              "drops printed rules from")
     parser.add_argument("--tight-crops", action="store_true",
                         help="instead: does preprocessing drop ink from signatures cropped to their ink?")
+    parser.add_argument("--writers", choices=("test", "validation"), default="test",
+                        help="the model card's split whose writers are scored")
+    parser.add_argument("--model", type=Path, help="another model than the shipped one")
     options = parser.parse_args()
     if options.tight_crops:
         print(json.dumps(tight_crops(), indent=1))
+    elif options.pages:
+        print(json.dumps(dataset_pages(), indent=1))
     else:
-        print(json.dumps(dataset_pages() if options.pages else run(options.shifts), indent=1))
+        from siamese.model import SignatureModel
+
+        chosen = SignatureModel.load(options.model)
+        print(json.dumps(run(options.shifts, chosen, writers=set(chosen.card["split"][options.writers])),
+                         indent=1))

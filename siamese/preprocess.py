@@ -81,8 +81,8 @@ UNEVEN_LIGHT = 24
 # degrees off on a 640-pixel page), that reaches past the rest of the ink by RULE_OVERHANG of the page
 # (and RULE_MIN_OVERHANG pixels) on its two sides together (a vertical one: near the page's left or
 # right side, RULE_EDGE), is not handwriting; nor is a hollow
-# rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped (and the strokes
-# crossing them for their width). A page cropped tight to the ink keeps all of it.
+# rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped, except where strokes
+# cross or touch them. A page cropped tight to the ink keeps all of it.
 RULE_FRACTION = 0.5
 RULE_MIN_LENGTH = 100  # at 50, the stems of letters on pages cropped tight to the ink
 RULE_BAND = 1
@@ -90,6 +90,13 @@ RULE_OVERHANG = 0.05
 RULE_MIN_OVERHANG = 20  # a word's headline (Devanagari) reaches 13 pixels past its letters
 FRAME_MIN_SIDE = 50
 RULE_EDGE = 0.05  # vertical rules only this close to the page's sides (frames anywhere)
+# Strokes keep the ink they share with a rule (see _strokes_across): the band's ink connected to
+# the ink outside, and the line's pixels where a stroke crosses it: a run across the line at most
+# CROSSING_MAX_RUN long with a stroke's ink within CROSSING_REACH pixels beyond both its ends. A
+# rule's line is its runs of at least RULE_CORE_RUN pixels along it.
+RULE_CORE_RUN = FRAME_MIN_SIDE // 2
+CROSSING_MAX_RUN = 16
+CROSSING_REACH = 2
 
 ImageSource = str | Path | bytes | bytearray | memoryview | Image.Image | np.ndarray
 
@@ -463,8 +470,8 @@ def _level_lines(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
     """The ink of lines at least ``length`` long along ``axis``, level within ``RULE_BAND``: runs
     are sought in the ink widened by the band across the line (so a line a little off level still
     runs unbroken), then widened by twice the band again (a skewed line's rows at the ends of each
-    run) and narrowed back to the ink. Strokes crossing a level line lose its width and 3 pixels
-    either side."""
+    run) and narrowed back to the ink: the line and the ink of strokes within 3 pixels of it
+    (``drop_printed_rules`` gives the strokes theirs back)."""
     band = 2 * RULE_BAND + 1
     widened = np.convolve(np.count_nonzero(mask, axis=axis), np.ones(band, dtype=np.int64), mode="same")
     if widened.max(initial=0) < length:  # no line of the widened ink holds that much: the usual case
@@ -519,7 +526,8 @@ def _frames(mask: np.ndarray) -> np.ndarray:
 
 
 def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
-    """``mask`` without printed rules and frames (see ``RULE_FRACTION``); itself when it has none."""
+    """``mask`` without printed rules and frames (see ``RULE_FRACTION``), the strokes keeping the ink
+    they share with them; itself when it has none."""
     rules = _frames(mask)
     for _ in range(2):  # twice: a line across may hide behind one along, as on a scanned form
         for axis in (0, 1):
@@ -531,7 +539,62 @@ def drop_printed_rules(mask: np.ndarray) -> np.ndarray:
                     rules |= _overhanging(lines, mask & ~rules, axis)
         if not rules.any():
             return mask  # the first round found nothing: the second would find nothing either
-    return _drop_specks(mask & ~rules)
+    return _drop_specks(mask & ~(rules & ~_strokes_across(mask, rules)))
+
+
+def _strokes_across(mask: np.ndarray, rules: np.ndarray) -> np.ndarray:
+    """The pixels of ``rules`` that belong to handwriting crossing or touching them.
+
+    ``rules`` holds each rule's line (its long runs, at least ``RULE_CORE_RUN`` along it) and the
+    ink in a band either side of it, which strokes share. Ink of that band connected to the ink
+    outside the rules is a stroke's, and a short run across a line (at most ``CROSSING_MAX_RUN``)
+    with stroke ink within ``CROSSING_REACH`` pixels beyond both of its ends is where a stroke
+    crosses the line. Dropping those would cut every stroke a line crosses."""
+    core = rules & ((_run_lengths(rules, 0) >= RULE_CORE_RUN) | (_run_lengths(rules, 1) >= RULE_CORE_RUN))
+    rest = mask & ~rules
+    labels, _ = ndimage.label(rest | (rules & ~core), structure=np.ones((3, 3), dtype=bool))
+    touching = np.unique(labels[rest])
+    strokes = np.isin(labels, touching[touching > 0])
+    return (strokes | _crossings(strokes, core)) & rules
+
+
+def _run_lengths(mask: np.ndarray, axis: int) -> np.ndarray:
+    """Each pixel of ``mask``: the length of its unbroken run along ``axis`` (0 off the ink)."""
+    labels, sizes = _run_labels(mask, axis)
+    return sizes[labels]
+
+
+def _crossings(strokes: np.ndarray, lines: np.ndarray) -> np.ndarray:
+    """The short runs of ``lines`` across a line (at most ``CROSSING_MAX_RUN``) with ink of
+    ``strokes`` within ``CROSSING_REACH`` pixels beyond both of their ends (and as far to either
+    side: a slanted stroke)."""
+    crossings = np.zeros_like(lines)
+    reach = CROSSING_REACH
+    padded = np.pad(strokes, reach)
+    for axis in (0, 1):
+        labels, sizes = _run_labels(lines, axis)
+        short = np.flatnonzero((sizes > 0) & (sizes <= CROSSING_MAX_RUN))
+        if short.size == 0:
+            continue
+        along = np.indices(lines.shape)[axis]
+        other = np.indices(lines.shape)[1 - axis]
+        first = np.asarray(ndimage.minimum(along, labels, short), dtype=np.int64) + reach  # in padded
+        last = np.asarray(ndimage.maximum(along, labels, short), dtype=np.int64) + reach
+        line = np.asarray(ndimage.minimum(other, labels, short), dtype=np.int64) + reach
+        before = np.zeros(short.size, dtype=bool)
+        after = np.zeros(short.size, dtype=bool)
+        for step in range(1, reach + 1):
+            for side in range(-reach, reach + 1):
+                if axis == 0:
+                    before |= padded[first - step, line + side]
+                    after |= padded[last + step, line + side]
+                else:
+                    before |= padded[line + side, first - step]
+                    after |= padded[line + side, last + step]
+        crossed = np.zeros(sizes.size, dtype=bool)
+        crossed[short[before & after]] = True
+        crossings |= crossed[labels]
+    return crossings
 
 
 def _drop_specks(mask: np.ndarray) -> np.ndarray:

@@ -298,14 +298,22 @@ def test_a_solid_block_is_not_a_frame() -> None:
     assert not preprocess_module._frames(mask).any()
 
 
-def test_strokes_crossing_a_printed_line_keep_both_sides() -> None:
-    clean = _with_rules(_signature(1), line=False)
-    page = _with_rules(_signature(1))
+@pytest.mark.parametrize("writer", [1, 2, 3])
+def test_strokes_crossing_a_printed_line_keep_both_sides_and_the_crossing(writer) -> None:
+    clean = _with_rules(_signature(writer), line=False)
+    page = _with_rules(_signature(writer))
     line_rows = np.flatnonzero((page == 60).all(axis=1))
     mask = preprocess_module.drop_printed_rules(preprocess_module.ink_mask(page)[0])
     top, bottom = line_rows[0] - 3, line_rows[-1] + 4
-    assert not mask[top:bottom].any()  # the line and 3 pixels either side are gone
     strokes = preprocess_module.ink_mask(clean)[0]
+    crossing = strokes[top:bottom].any(axis=0)
+    kept = mask[top:bottom].any(axis=0)
+    # the line is gone: in its band, ink is left only where a stroke crosses it (or a pixel or two
+    # beside, a slanted stroke's edge), and at most of those places some is left
+    near_a_crossing = ndimage.binary_dilation(crossing, iterations=3)
+    assert kept.any() and not (kept & ~near_a_crossing).any()
+    places, count = ndimage.label(crossing)
+    assert sum(kept[places == place].any() for place in range(1, count + 1)) >= count / 2
     assert mask[:top].sum() > 0.95 * strokes[:top].sum()  # the strokes above it stay
     assert mask[bottom:].sum() > 0.8 * strokes[bottom:].sum() > 0  # and those below it
 

@@ -121,11 +121,13 @@ def test_enroll_verify_and_delete_in_a_browser(page, tmp_path: Path):  # type: i
     page.set_viewport_size({"width": 1280, "height": 900})
 
     page.get_by_role("link", name="Dashboard").click()
+    page.wait_for_load_state()  # the click waits for the new page to start loading, not to be parsed
     assert "1 accepted, 1 rejected" in page.inner_text("main")
     assert page.locator("svg.histogram rect").count() == 10
     shot(page, "07-dashboard")
 
     page.get_by_role("link", name="cust-042").first.click()
+    page.wait_for_load_state()
     assert page.locator(".gallery img").count() == 3
     assert re.search(r"2 verifications", page.inner_text("main"))
     page.get_by_role("link", name="Delete customer").click()

@@ -243,9 +243,10 @@ def test_printed_rules_are_dropped(writer, line, frame, tight) -> None:
     """A form's signature line or box frame would otherwise set the crop and fill the canvas."""
     clean = preprocess(_signature(writer))
     page = _with_rules(_signature(writer), line, frame, tight)
-    # the strokes the line crossed lose 9 pixels: measured 0.0008 to 0.0161 over writers 1-8 with a
-    # line, up to 0.0206 with a line and a frame (writer 3); another writer is at least 0.037 away
-    assert _blurred_difference(preprocess(page), clean) < DIFFERENT_WRITER * 2 / 3
+    # measured up to 0.0016 over writers 1-8 with a line, 0.0061 with a line and a frame (writer 3),
+    # 0.0060 with a tight frame; before strokes kept the ink they share with a rule, up to 0.0206;
+    # another writer is at least 0.037 away
+    assert _blurred_difference(preprocess(page), clean) < DIFFERENT_WRITER / 4
     kept = preprocess_module.ink_mask(page)[0]
     assert preprocess_module.drop_printed_rules(kept).sum() < kept.sum()
 

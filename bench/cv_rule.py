@@ -1,0 +1,109 @@
+"""How the K reference scores of a query are combined, judged by cross-validation.
+
+The service averages a query's head logits against the customer's K references
+(``siamese.scoring.aggregate_scores``). A customer who signs in several styles may match only some of
+their references, which the mean punishes; a forger may match one reference by chance, which a
+maximum rewards. This scores every fold's validation writers (the last epoch of each run of
+``bench/crossval.sh``, its head refitted as ``train`` does) with the mean over a subset of the K
+logits instead of all of them, with the card's normalisation unchanged:
+
+- ``mean``: all K (the service's rule);
+- ``median``: the middle one;
+- ``trimmed``: all but the lowest and the highest;
+- ``top3``: the three highest;
+- ``max`` / ``min``: the highest / the lowest.
+
+Each is compared with ``mean`` on the same trials, pooled and on each dataset's writers alone, with
+the paired bootstrap of ``bench.crossval`` (writers resampled within folds). The lowest of several
+rules, picked and reported on the same writers, is flattered, and the intervals are not widened for
+the number tried.
+
+    python -m bench.cv_rule PREFIX [--rules mean median trimmed top3 max min] [--seeds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from bench.compare_models import embed_writer_set, writer_trials
+from bench.crossval import compare, dataset_folds, datasets_of, fold_cards, fold_mean, refitted_epoch
+
+Subset = Callable[[np.ndarray], np.ndarray]
+
+# sorted head scores in, the ones whose logits are averaged out (the logit keeps the order of scores)
+SUBSETS: dict[str, Subset] = {
+    "mean": lambda s: s,
+    "median": lambda s: s[(len(s) - 1) // 2 : len(s) // 2 + 1],
+    "trimmed": lambda s: s[1:-1] if len(s) > 2 else s,
+    "top3": lambda s: s[-3:],
+    "max": lambda s: s[-1:],
+    "min": lambda s: s[:1],
+}
+
+
+def rule(subset: Subset) -> Callable[..., float]:
+    """The service's rule applied to a subset of a query's sorted reference scores."""
+    from siamese.scoring import aggregate_scores
+
+    def aggregate(query_scores: np.ndarray, reference_scores: Any = None, normalisation: Any = None) -> float:
+        chosen = subset(np.sort(np.asarray(query_scores, dtype=np.float64).ravel()))
+        return aggregate_scores(chosen, reference_scores, normalisation)
+
+    return aggregate
+
+
+def rule_trials(model: Any, writers: list[str], names: list[str], seeds: int) -> dict[str, dict]:
+    """Per rule: the writers' trials (``writer_trials``) with the evaluation scored by that rule."""
+    import siamese.evaluation as evaluation
+
+    embedded = embed_writer_set(model, writers)
+    service_rule = evaluation.aggregate_scores
+    found = {}
+    try:
+        for name in names:
+            evaluation.aggregate_scores = rule(SUBSETS[name])
+            found[name] = writer_trials(model, writers, seeds, embedded)
+    finally:
+        evaluation.aggregate_scores = service_rule
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("prefix")
+    parser.add_argument("--rules", nargs="+", choices=sorted(SUBSETS), default=list(SUBSETS))
+    parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args()
+    names = ["mean"] + [name for name in args.rules if name != "mean"]
+    runs, cards = fold_cards(args.prefix, partial=False)
+    per_fold = [rule_trials(refitted_epoch(run, card, "last"), sorted(card["split"]["validation"]), names,
+                            args.seeds) for run, card in zip(runs, cards)]
+
+    def folds_of(name: str) -> list[dict[str, dict]]:
+        return [{"best": fold[name], "last": fold[name]} for fold in per_fold]  # the keys crossval uses
+
+    service = folds_of("mean")
+    rows = []
+    for name in names:
+        folds = folds_of(name)
+        row: dict[str, Any] = {
+            "rule": name, "eer_skilled": fold_mean(folds, "last"),
+            "per_dataset": {d: fold_mean(dataset_folds(folds, d), "last") for d in datasets_of(folds)}}
+        if name != "mean":
+            row["minus_mean"] = compare(service, folds, "last", args.rounds)
+            row["minus_mean_per_dataset"] = {
+                d: compare(dataset_folds(service, d), dataset_folds(folds, d), "last", args.rounds)
+                for d in datasets_of(folds)}
+        rows.append(row)
+    print(json.dumps({"prefix": args.prefix, "epoch": "last", "folds": len(runs),
+                      "reference_draws": args.seeds, "rules": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -19,6 +19,12 @@ rules, picked and reported on the same writers, is flattered, and the intervals 
 the number tried.
 
     python -m bench.cv_rule PREFIX [--rules mean median trimmed top3 max min] [--seeds 5]
+
+``--lodo`` takes the runs of ``bench/lodo.sh`` instead (``PREFIX-DATASET``, each trained without
+DATASET, its head refitted and its threshold calibrated by the script) and scores every writer of
+each held-out dataset with each rule: a comparison that no choice has touched.
+
+    python -m bench.cv_rule --lodo runs/lodo [--rules mean top3]
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -73,14 +80,43 @@ def rule_trials(model: Any, writers: list[str], names: list[str], seeds: int) ->
     return found
 
 
+def lodo_rows(prefix: str, names: list[str], seeds: int, rounds: int) -> dict[str, Any]:
+    """Per held-out dataset of ``bench/lodo.sh``'s runs: each rule's skilled EER on all its writers
+    and its difference from the service's rule (paired bootstrap over writers); then the mean EER
+    over the held-out datasets per rule."""
+    from bench.compare_models import DATASETS, NAMES
+    from siamese.datasets import load_dataset
+    from siamese.model import SignatureModel
+
+    held_out: dict[str, Any] = {}
+    for name in NAMES:
+        model = SignatureModel.load(Path(f"{prefix}-{name}") / "model.keras")
+        writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
+        trials = rule_trials(model, writers, names, seeds)
+        one_fold = {rule: [{"best": trials[rule], "last": trials[rule]}] for rule in names}
+        rows: dict[str, Any] = {}
+        for rule in names:
+            rows[rule] = {"eer_skilled": fold_mean(one_fold[rule], "last")}
+            if rule != "mean":
+                rows[rule]["minus_mean"] = compare(one_fold["mean"], one_fold[rule], "last", rounds)
+        held_out[name] = rows
+    means = {rule: float(np.mean([found[rule]["eer_skilled"] for found in held_out.values()]))
+             for rule in names}
+    return {"prefix": prefix, "reference_draws": seeds, "held_out": held_out, "mean_over_held_out": means}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("prefix")
     parser.add_argument("--rules", nargs="+", choices=sorted(SUBSETS), default=list(SUBSETS))
     parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--lodo", action="store_true", help="PREFIX holds the runs of bench/lodo.sh")
     args = parser.parse_args()
     names = ["mean"] + [name for name in args.rules if name != "mean"]
+    if args.lodo:
+        print(json.dumps(lodo_rows(args.prefix, names, args.seeds, args.rounds), indent=1))
+        return
     runs, cards = fold_cards(args.prefix, partial=False)
     per_fold = [rule_trials(refitted_epoch(run, card, "last"), sorted(card["split"]["validation"]), names,
                             args.seeds) for run, card in zip(runs, cards)]

@@ -5,7 +5,8 @@ The service averages a query's head logits against the customer's K references
 their references, which the mean punishes; a forger may match one reference by chance, which a
 maximum rewards. This scores every fold's validation writers (the last epoch of each run of
 ``bench/crossval.sh``, its head refitted as ``train`` does) with the mean over a subset of the K
-logits instead of all of them, with the card's normalisation unchanged:
+logits instead of all of them, with the card's normalisation unchanged (and the card's own ``top``
+set aside):
 
 - ``mean``: all K (the service's rule);
 - ``median``: the middle one;
@@ -55,11 +56,14 @@ SUBSETS: dict[str, Subset] = {
 
 def rule(subset: Subset) -> Callable[..., float]:
     """The service's rule applied to a subset of a query's sorted reference scores."""
-    from siamese.scoring import aggregate_scores
+    from dataclasses import replace
+
+    from siamese.scoring import NO_NORMALISATION, aggregate_scores
 
     def aggregate(query_scores: np.ndarray, reference_scores: Any = None, normalisation: Any = None) -> float:
         chosen = subset(np.sort(np.asarray(query_scores, dtype=np.float64).ravel()))
-        return aggregate_scores(chosen, reference_scores, normalisation)
+        everything = NO_NORMALISATION if normalisation is None else replace(normalisation, top=0)
+        return aggregate_scores(chosen, reference_scores, everything)  # the card's top: not here
 
     return aggregate
 

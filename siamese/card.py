@@ -45,6 +45,10 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         lines.append(f"- Head refitted by {head_fit['method']} ({head_fit['writers']} writers, "
                      f"pairs {head_fit['pairs']}); score normalisation strength {norm['strength']}, "
                      f"centre {norm['centre']:.3f}.")
+    rule = card.get("score_normalisation") or {}
+    lines.append(f"- Decision score: the mean logit of the query against "
+                 f"{_averaged_references(rule.get('top', 0))}, normalised per customer "
+                 f"(strength {rule.get('strength', 0.0)}).")
     lines.append(f"- Threshold {card.get('threshold', 0):.4f} ({card.get('threshold_source', '?')}).")
     calibration = card.get("calibration")
     if calibration:
@@ -88,3 +92,8 @@ def _split_description(hyperparameters: dict[str, Any]) -> Any:
     if hyperparameters.get("folds"):  # cross-validation: train + validation cut into folds
         return f"{seed}; cross-validation fold {hyperparameters.get('fold')} of {hyperparameters['folds']}"
     return seed
+
+
+def _averaged_references(top: int) -> str:
+    """Which reference logits the decision averages, in words."""
+    return "all its references" if not top else f"its {top} best-matching references"

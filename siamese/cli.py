@@ -234,6 +234,12 @@ def _one_line(result: dict[str, Any]) -> str:
             f"AUC {auc}  FAR {pct(result.get('far'))}  FRR {pct(result.get('frr'))}")
 
 
+TOP_OPTION = click.option(
+    "--top", type=click.IntRange(0, 50), default=None,
+    help="Decision score: average the query's logits against its TOP best-matching references "
+         "(0 = all of them; default: the model card's).")
+
+
 @click.command("fit-head")
 @DATA_OPTION
 @LAYOUT_OPTION
@@ -241,8 +247,9 @@ def _one_line(result: dict[str, Any]) -> str:
 @UPDATED_MODEL_OPTION
 @click.option("--strength", type=click.FloatRange(0.0, 2.0), default=None,
               help="Per-customer score normalisation strength (0 = off; default 0.5).")
+@TOP_OPTION
 @click.pass_obj
-def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strength) -> None:
+def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strength, top) -> None:
     """Refit the L1 head on the card's training writers and set the score normalisation.
 
     `sigverify train` does this at its end; run it on a model trained before, then `calibrate`.
@@ -265,6 +272,9 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     config = HeadFitConfig()
     if strength is not None:
         config = replace(config, normalisation_strength=strength)
+    card_top = (card.get("score_normalisation") or {}).get("top")
+    if top is not None or card_top is not None:  # else a card from before the rule had a top: 3
+        config = replace(config, top_references=top if top is not None else int(card_top))
     try:
         section = refit_head(path, data, config)
     except ValueError as error:  # too few usable training writers in this data
@@ -304,15 +314,24 @@ def model_card_command(settings, model_path) -> None:
 @click.option("--references", type=click.IntRange(1, 50), default=5, show_default=True)
 @click.option("--writers", type=click.Choice(["validation", "all"]), default="validation",
               show_default=True, help="Calibrate on the card's validation writers, or on all.")
+@TOP_OPTION
 @click.pass_obj
 def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target_far, references,
-                      writers) -> None:
-    """Choose the decision threshold on validation writers and store it in the model card."""
+                      writers, top) -> None:
+    """Choose the decision threshold on validation writers and store it in the model card.
+
+    With --top, the decision rule changes first (how many best-matching references are averaged),
+    and the threshold is chosen for the new rule.
+    """
+    from dataclasses import replace
+
     from siamese.metrics import equal_error_rate, far_frr, threshold_at_far
     from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for
 
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
     model = SignatureModel.load(path)
+    if top is not None:
+        model.normalisation = replace(model.normalisation, top=top)
     result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed=0)
     labels, scores = trials.select("skilled")
     if target_far is None:
@@ -328,6 +347,7 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
     card = json.loads(card_file.read_text()) if card_file.is_file() else {}
     card["threshold"] = float(threshold)
     card["threshold_source"] = "calibrated"
+    card["score_normalisation"] = model.normalisation.to_dict()
     card["calibration"] = {"method": method, "writers": result["writer_selection"],
                            "writer_count": result["writers"], "references": references,
                            "far_skilled": far, "frr": frr, "far_random": far_random,

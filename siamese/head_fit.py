@@ -22,13 +22,15 @@ from siamese.scoring import ScoreNormalisation, reference_agreement
 
 @dataclass(frozen=True)
 class HeadFitConfig:
-    """Pairs drawn per training writer, regularisation and normalisation strength."""
+    """Pairs drawn per training writer, regularisation, and the decision rule's normalisation strength
+    and number of best references averaged (0: all)."""
 
     genuine_pairs: int = 60
     skilled_pairs: int = 40
     random_pairs: int = 20
     regularisation: float = 0.1  # scikit-learn's C: smaller is stronger
     normalisation_strength: float = 0.5
+    top_references: int = 3  # the decision averages the query's logits against its 3 best references
     references: int = 5
     seed: int = 0
 
@@ -115,7 +117,7 @@ def fit_head(
     kernel, bias = fit_logistic_head(features, labels, config.regularisation)
     model.set_head_weights(kernel, bias)
     centre = normalisation_centre(model, embeddings, genuine, writers, config.references, config.seed)
-    model.normalisation = ScoreNormalisation(config.normalisation_strength, centre)
+    model.normalisation = ScoreNormalisation(config.normalisation_strength, centre, config.top_references)
     accuracy = float(((features @ kernel + bias > 0) == labels.astype(bool)).mean())
     return {
         "method": "class-balanced logistic regression on |a-b| of training-writer pairs",

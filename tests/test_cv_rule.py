@@ -15,9 +15,17 @@ def sigmoid(value: float) -> float:
     return float(1.0 / (1.0 + np.exp(-value)))
 
 
-def test_mean_is_the_service_rule():
+def test_mean_is_the_service_rule_over_all_references():
     assert rule(SUBSETS["mean"])(SCORES, REFERENCES, NORMALISATION) == pytest.approx(
         aggregate_scores(SCORES, REFERENCES, NORMALISATION))
+
+
+def test_the_cards_own_top_is_set_aside():
+    card_rule = ScoreNormalisation(strength=0.5, centre=1.0, top=3)
+    assert rule(SUBSETS["mean"])(SCORES, REFERENCES, card_rule) == pytest.approx(
+        aggregate_scores(SCORES, REFERENCES, NORMALISATION))
+    assert rule(SUBSETS["top3"])(SCORES, REFERENCES, NORMALISATION) == pytest.approx(
+        aggregate_scores(SCORES, REFERENCES, card_rule))
 
 
 @pytest.mark.parametrize(("name", "kept"), [

@@ -59,6 +59,45 @@ def test_no_reference_scores_is_an_error():
 
 
 def test_normalisation_round_trips_through_the_card():
-    rule = ScoreNormalisation(0.5, 2.5)
+    rule = ScoreNormalisation(0.5, 2.5, top=3)
     assert ScoreNormalisation.from_card({"score_normalisation": rule.to_dict()}) == rule
     assert ScoreNormalisation.from_card({}) == NO_NORMALISATION
+
+
+def test_a_card_from_before_top_averages_all_references():
+    old = ScoreNormalisation.from_card({"score_normalisation": {"strength": 0.5, "centre": 2.5}})
+    assert old == ScoreNormalisation(0.5, 2.5, top=0)
+    assert aggregate_scores([0.9, 0.5, 0.1], None, old) == pytest.approx(0.5)
+
+
+def _sigmoid(value: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-value)))
+
+
+def test_top_averages_the_logits_of_the_best_matching_references():
+    scores = [0.2, 0.99, 0.6, 0.9, 0.7]
+    best = _sigmoid(float(logit(np.array([0.7, 0.9, 0.99])).mean()))
+    assert aggregate_scores(scores, None, ScoreNormalisation(top=3)) == pytest.approx(best)
+    assert aggregate_scores(scores, None, ScoreNormalisation(top=1)) == pytest.approx(0.99)
+    # one poor match among five no longer drags a genuine query down; a single lucky one is not enough
+    assert aggregate_scores(scores, None, ScoreNormalisation(top=3)) > aggregate_scores(scores)
+    lucky = [0.05, 0.05, 0.99, 0.05, 0.05]
+    assert aggregate_scores(lucky, None, ScoreNormalisation(top=3)) < 0.5
+
+
+@pytest.mark.parametrize("top", [0, 3, 5, 9])
+def test_top_at_or_above_the_reference_count_averages_them_all(top):
+    scores = [0.2, 0.9, 0.6]
+    every = aggregate_scores(scores)
+    assert aggregate_scores(scores, None, ScoreNormalisation(top=top)) == pytest.approx(every)
+
+
+def test_top_then_normalises_by_the_reference_agreement():
+    rule = ScoreNormalisation(strength=0.5, centre=0.0, top=2)
+    expected = _sigmoid(float(logit(np.array([0.8, 0.9])).mean()) - 0.5 * float(logit(np.array(0.95))))
+    assert aggregate_scores([0.1, 0.8, 0.9], _matrix(0.95), rule) == pytest.approx(expected)
+
+
+def test_a_negative_top_is_refused():
+    with pytest.raises(ValueError, match="top must be 0"):
+        ScoreNormalisation(top=-1)

@@ -84,6 +84,11 @@ def rule_trials(model: Any, writers: list[str], names: list[str], seeds: int) ->
     return found
 
 
+def as_folds(per_fold: list[dict[str, dict]], name: str) -> list[dict[str, dict]]:
+    """One rule's trials of every fold, under the epoch keys ``bench.crossval``'s helpers read."""
+    return [{"best": fold[name], "last": fold[name]} for fold in per_fold]
+
+
 def lodo_rows(prefix: str, names: list[str], seeds: int, rounds: int) -> dict[str, Any]:
     """Per held-out dataset of ``bench/lodo.sh``'s runs: each rule's skilled EER on all its writers
     and its difference from the service's rule (paired bootstrap over writers); then the mean EER
@@ -96,13 +101,13 @@ def lodo_rows(prefix: str, names: list[str], seeds: int, rounds: int) -> dict[st
     for name in NAMES:
         model = SignatureModel.load(Path(f"{prefix}-{name}") / "model.keras")
         writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
-        trials = rule_trials(model, writers, names, seeds)
-        one_fold = {rule: [{"best": trials[rule], "last": trials[rule]}] for rule in names}
+        trials = [rule_trials(model, writers, names, seeds)]  # one "fold": the held-out dataset
         rows: dict[str, Any] = {}
         for rule in names:
-            rows[rule] = {"eer_skilled": fold_mean(one_fold[rule], "last")}
+            rows[rule] = {"eer_skilled": fold_mean(as_folds(trials, rule), "last")}
             if rule != "mean":
-                rows[rule]["minus_mean"] = compare(one_fold["mean"], one_fold[rule], "last", rounds)
+                rows[rule]["minus_mean"] = compare(as_folds(trials, "mean"), as_folds(trials, rule), "last",
+                                                   rounds)
         held_out[name] = rows
     means = {rule: float(np.mean([found[rule]["eer_skilled"] for found in held_out.values()]))
              for rule in names}
@@ -124,14 +129,10 @@ def main() -> None:
     runs, cards = fold_cards(args.prefix, partial=False)
     per_fold = [rule_trials(refitted_epoch(run, card, "last"), sorted(card["split"]["validation"]), names,
                             args.seeds) for run, card in zip(runs, cards)]
-
-    def folds_of(name: str) -> list[dict[str, dict]]:
-        return [{"best": fold[name], "last": fold[name]} for fold in per_fold]  # the keys crossval uses
-
-    service = folds_of("mean")
+    service = as_folds(per_fold, "mean")
     rows = []
     for name in names:
-        folds = folds_of(name)
+        folds = as_folds(per_fold, name)
         row: dict[str, Any] = {
             "rule": name, "eer_skilled": fold_mean(folds, "last"),
             "per_dataset": {d: fold_mean(dataset_folds(folds, d), "last") for d in datasets_of(folds)}}

@@ -40,3 +40,11 @@ def test_each_rule_averages_the_logits_of_its_subset_then_normalises(name, kept)
 def test_a_single_reference_is_kept_by_every_rule():
     for subset in SUBSETS.values():
         assert list(subset(np.array([0.4]))) == [0.4]
+
+
+def test_as_folds_puts_one_rules_trials_of_every_fold_under_the_epoch_keys_crossval_reads():
+    from bench.cv_rule import as_folds
+
+    first, second = {"fold": 1}, {"fold": 2}
+    per_fold = [{"mean": {}, "top3": first}, {"mean": {}, "top3": second}]
+    assert as_folds(per_fold, "top3") == [{"best": first, "last": first}, {"best": second, "last": second}]

@@ -126,6 +126,26 @@ def test_fit_head_refits_in_place_and_asks_for_calibration(trained, dataset, tmp
     assert [c.split()[1] for c in card["post_training_commands"]] == ["fit-head", "calibrate"]
 
 
+def test_calibrate_top_changes_the_rule_and_fit_head_keeps_it(trained, dataset, tmp_path):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    assert SignatureModel.load(copy).normalisation.top == 3  # what training writes by default
+    args = ["--data", str(dataset), "--model", str(copy), "--cache-dir", str(tmp_path / "c")]
+    result = CliRunner().invoke(main, ["calibrate", *args, "--top", "0"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(card_path_for(copy).read_text())
+    assert card["score_normalisation"]["top"] == 0
+    assert SignatureModel.load(copy).normalisation.top == 0
+    assert card["post_training_commands"][-1].endswith("--top 0")
+    assert CliRunner().invoke(main, ["fit-head", *args]).exit_code == 0  # no --top: the card's stays
+    assert SignatureModel.load(copy).normalisation.top == 0
+    assert CliRunner().invoke(main, ["fit-head", *args, "--top", "2"]).exit_code == 0
+    assert SignatureModel.load(copy).normalisation.top == 2
+    refused = CliRunner().invoke(main, ["calibrate", *args, "--top", "-1"])
+    assert refused.exit_code != 0 and "--top" in refused.output
+
+
 def test_fit_head_needs_the_cards_training_writers(trained, tmp_path):
     other = write_cedar_layout(tmp_path / "elsewhere", writers=3, genuine=3, forgeries=1)
     result = CliRunner().invoke(main, ["fit-head", "--data", str(other), "--model", str(trained),

@@ -1,0 +1,42 @@
+"""bench.lodo_transfer: a threshold set at one set of writers' EER point, scored on another's."""
+
+import numpy as np
+import pytest
+
+from bench.lodo_transfer import carried, pooled
+
+
+def _trials(genuine: list[float], forged: list[float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Two writers sharing the given genuine and forged scores."""
+    half_g, half_f = len(genuine) // 2, len(forged) // 2
+    return {
+        "b": (np.array([1] * (len(genuine) - half_g) + [0] * (len(forged) - half_f)),
+              np.array(genuine[half_g:] + forged[half_f:])),
+        "a": (np.array([1] * half_g + [0] * half_f), np.array(genuine[:half_g] + forged[:half_f])),
+    }
+
+
+def test_pooled_joins_every_writers_trials():
+    labels, scores = pooled(_trials([0.9, 0.8], [0.1, 0.2]))
+    assert sorted(zip(labels.tolist(), scores.tolist())) == [(0, 0.1), (0, 0.2), (1, 0.8), (1, 0.9)]
+
+
+def test_a_threshold_that_carries_keeps_the_held_out_errors_at_their_eer():
+    calibration = _trials([0.7, 0.8, 0.9, 0.95], [0.1, 0.2, 0.3, 0.4])
+    found = carried(calibration, _trials([0.7, 0.75, 0.8, 0.9], [0.2, 0.3, 0.35, 0.45]))
+    assert 0.4 < found["threshold"] <= 0.7
+    assert found["eer_skilled"] == found["far_skilled"] == found["frr"] == found["hter"] == 0.0
+
+
+def test_a_held_out_set_scoring_higher_lets_its_forgeries_through():
+    calibration = _trials([0.7, 0.8, 0.9, 0.95], [0.1, 0.2, 0.3, 0.4])
+    shifted = _trials([0.97, 0.98, 0.99, 0.995], [0.75, 0.8, 0.85, 0.9])  # separable, but all high
+    found = carried(calibration, shifted)
+    assert found["eer_skilled"] == 0.0
+    assert found["far_skilled"] == 1.0 and found["frr"] == 0.0
+    assert found["hter"] == pytest.approx(0.5)
+
+
+def test_trials_without_forgeries_are_refused():
+    with pytest.raises(ValueError, match="both sides"):
+        carried(_trials([0.9, 0.8], []), _trials([0.9, 0.8], [0.1, 0.2]))

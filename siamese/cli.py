@@ -311,30 +311,44 @@ def model_card_command(settings, model_path) -> None:
 @UPDATED_MODEL_OPTION
 @click.option("--target-far", type=click.FloatRange(0.0, 1.0), default=None,
               help="Pick the threshold with FAR (skilled) at most this; default: the EER point.")
+@click.option("--target-frr", type=click.FloatRange(0.0, 1.0), default=None,
+              help="Pick the highest threshold with FRR at most this: needs genuine signatures only "
+                   "(for data without forgeries).")
 @click.option("--references", type=click.IntRange(1, 50), default=5, show_default=True)
 @click.option("--writers", type=click.Choice(["validation", "all"]), default="validation",
               show_default=True, help="Calibrate on the card's validation writers, or on all.")
 @TOP_OPTION
 @click.pass_obj
-def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target_far, references,
-                      writers, top) -> None:
+def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target_far, target_frr,
+                      references, writers, top) -> None:
     """Choose the decision threshold on validation writers and store it in the model card.
 
+    By default at the skilled-forgery EER point; --target-far caps the forgeries accepted, and
+    --target-frr the genuine signatures rejected (the one choice that data without forgeries allows).
     With --top, the decision rule changes first (how many best-matching references are averaged),
     and the threshold is chosen for the new rule.
     """
     from dataclasses import replace
 
-    from siamese.metrics import equal_error_rate, far_frr, threshold_at_far
+    from siamese.metrics import equal_error_rate, far_frr, threshold_at_far, threshold_at_frr
     from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for
 
+    if target_far is not None and target_frr is not None:
+        raise click.UsageError("give --target-far or --target-frr, not both")
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
     model = SignatureModel.load(path)
     if top is not None:
         model.normalisation = replace(model.normalisation, top=top)
     result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed=0)
     labels, scores = trials.select("skilled")
-    if target_far is None:
+    if target_frr is not None:
+        threshold = threshold_at_frr(labels, scores, target_frr)
+        method = f"FRR <= {target_frr} (genuine signatures)"
+    elif not (labels == 0).any():
+        raise click.ClickException(
+            f"the {result['writers']} writers chosen have no usable skilled forgeries, so neither the EER "
+            "point nor --target-far can be found: choose the threshold with --target-frr")
+    elif target_far is None:
         _eer, threshold = equal_error_rate(labels, scores)
         method = "equal error rate (skilled forgeries)"
     else:

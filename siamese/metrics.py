@@ -64,6 +64,22 @@ def far_frr(labels, scores, threshold: float) -> tuple[float | None, float | Non
     return far, frr
 
 
+def threshold_at_frr(labels, scores, target_frr: float) -> float:
+    """The highest threshold whose FRR is at most ``target_frr`` (so FAR is as low as it can be).
+
+    It needs genuine trials only: a bank can set it from its customers' repeat signatures, without
+    forgeries.
+    """
+    labels, scores = _as_arrays(labels, scores)
+    genuine = np.sort(scores[labels == 1])
+    if genuine.size == 0:
+        raise ValueError("choosing a threshold by FRR needs genuine trials")
+    rejected = int(np.floor(target_frr * genuine.size + 1e-9))  # at most this many below the threshold
+    if rejected >= genuine.size:
+        return float(np.nextafter(genuine[-1], np.inf))
+    return float(genuine[rejected])
+
+
 def threshold_at_far(labels, scores, target_far: float) -> float:
     """The lowest threshold whose FAR is at most ``target_far`` (so FRR is as low as it can be)."""
     labels, scores = _as_arrays(labels, scores)

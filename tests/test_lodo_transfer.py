@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from bench.lodo_transfer import carried, pooled
+from bench.lodo_transfer import carried, own_genuine, pooled
 
 
 def _trials(genuine: list[float], forged: list[float]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -40,3 +40,15 @@ def test_a_held_out_set_scoring_higher_lets_its_forgeries_through():
 def test_trials_without_forgeries_are_refused():
     with pytest.raises(ValueError, match="both sides"):
         carried(_trials([0.9, 0.8], []), _trials([0.9, 0.8], [0.1, 0.2]))
+
+
+def test_own_genuine_sets_the_threshold_on_one_half_and_measures_on_the_other():
+    rng = np.random.default_rng(0)
+    labels = np.r_[np.ones(20), np.zeros(20)]
+    trials = {f"w{i}": (labels, np.r_[rng.normal(0.8, 0.05, 20), rng.normal(0.5, 0.05, 20)]) for i in range(10)}
+    found = own_genuine(trials, 0.05)
+    assert found["target_frr"] == 0.05
+    assert found["frr"] <= 0.15  # a held-out half, so near the target, not exactly at it
+    assert found["far_skilled"] == 0.0  # forgeries far below any genuine score
+    lax = own_genuine(trials, 0.5)
+    assert lax["frr"] > found["frr"]

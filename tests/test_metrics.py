@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from siamese.metrics import det_curve, equal_error_rate, far_frr, roc_auc, threshold_at_far
+from siamese.metrics import det_curve, equal_error_rate, far_frr, roc_auc, threshold_at_far, threshold_at_frr
 
 
 def test_perfectly_separated_scores():
@@ -48,6 +48,26 @@ def test_threshold_at_far_is_the_lowest_meeting_the_target():
         assert far <= target
         lower = np.max(scores[scores < threshold])
         assert far_frr(labels, scores, lower)[0] > target, "a lower threshold would also have met it"
+
+
+@pytest.mark.parametrize("with_forgeries", [True, False])
+def test_threshold_at_frr_is_the_highest_meeting_the_target(with_forgeries):
+    rng = np.random.default_rng(1)
+    genuine = rng.normal(0.7, 0.1, 400)
+    labels = np.r_[np.ones(400), np.zeros(300 if with_forgeries else 0)]
+    scores = np.r_[genuine, rng.normal(0.4, 0.1, 300)[: 300 if with_forgeries else 0]]
+    for target in (0.0, 0.01, 0.05, 0.2, 1.0):
+        threshold = threshold_at_frr(labels, scores, target)
+        _, frr = far_frr(labels, scores, threshold)
+        assert frr <= target
+        higher = np.min(genuine[genuine > threshold], initial=np.inf)
+        if np.isfinite(higher):
+            assert far_frr(labels, scores, higher)[1] > target, "a higher threshold would also have met it"
+
+
+def test_threshold_at_frr_needs_genuine_trials():
+    with pytest.raises(ValueError, match="genuine trials"):
+        threshold_at_frr([0, 0], [0.2, 0.3], 0.05)
 
 
 def test_det_curve_ends_are_reject_all_and_accept_all():

@@ -126,6 +126,28 @@ def test_fit_head_refits_in_place_and_asks_for_calibration(trained, dataset, tmp
     assert [c.split()[1] for c in card["post_training_commands"]] == ["fit-head", "calibrate"]
 
 
+def test_calibrate_on_data_without_forgeries_needs_target_frr(trained, tmp_path):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    before = card_path_for(copy).read_text()
+    bank = write_cedar_layout(tmp_path / "bank", writers=4, genuine=8, forgeries=0)
+    args = ["calibrate", "--data", str(bank), "--model", str(copy), "--writers", "all",
+            "--cache-dir", str(tmp_path / "c")]
+    for refused in ([], ["--target-far", "0.1"]):
+        result = CliRunner().invoke(main, [*args, *refused])
+        assert result.exit_code == 1 and "no usable skilled forgeries" in result.output
+        assert "--target-frr" in result.output and card_path_for(copy).read_text() == before
+    both = CliRunner().invoke(main, [*args, "--target-far", "0.1", "--target-frr", "0.1"])
+    assert both.exit_code == 2 and "not both" in both.output
+    result = CliRunner().invoke(main, [*args, "--target-frr", "0.1"])
+    assert result.exit_code == 0, result.output
+    card = json.loads(card_path_for(copy).read_text())
+    assert card["calibration"]["method"] == "FRR <= 0.1 (genuine signatures)"
+    assert card["calibration"]["frr"] <= 0.1 and card["calibration"]["far_skilled"] is None
+    assert SignatureModel.load(copy).threshold == pytest.approx(card["threshold"])
+
+
 def test_calibrate_top_changes_the_rule_and_fit_head_keeps_it(trained, dataset, tmp_path):
     copy = tmp_path / "model.keras"
     copy.write_bytes(trained.read_bytes())

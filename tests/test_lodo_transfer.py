@@ -45,7 +45,8 @@ def test_trials_without_forgeries_are_refused():
 def test_own_genuine_sets_the_threshold_on_one_half_and_measures_on_the_other():
     rng = np.random.default_rng(0)
     labels = np.r_[np.ones(20), np.zeros(20)]
-    trials = {f"w{i}": (labels, np.r_[rng.normal(0.8, 0.05, 20), rng.normal(0.5, 0.05, 20)]) for i in range(10)}
+    trials = {f"w{i}": (labels, np.r_[rng.normal(0.8, 0.05, 20), rng.normal(0.5, 0.05, 20)])
+              for i in range(10)}
     found = own_genuine(trials, 0.05)
     assert found["target_frr"] == 0.05
     assert found["frr"] <= 0.15  # a held-out half, so near the target, not exactly at it

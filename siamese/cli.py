@@ -273,8 +273,10 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     if strength is not None:
         config = replace(config, normalisation_strength=strength)
     card_top = (card.get("score_normalisation") or {}).get("top")
-    if top is not None or card_top is not None:  # else a card from before the rule had a top: 3
-        config = replace(config, top_references=top if top is not None else int(card_top))
+    if top is None and card_top is not None:
+        top = int(card_top)  # keep the card's rule; a card without one gets HeadFitConfig's (3)
+    if top is not None:
+        config = replace(config, top_references=top)
     try:
         section = refit_head(path, data, config)
     except ValueError as error:  # too few usable training writers in this data

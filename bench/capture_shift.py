@@ -124,6 +124,11 @@ def thicker_pen(image: Image.Image) -> Image.Image:
     return image.convert("L").filter(ImageFilter.MinFilter(3))
 
 
+def thinner_pen(image: Image.Image) -> Image.Image:
+    """Strokes one pixel narrower on each side (a grey-level dilation of the paper): a finer pen."""
+    return image.convert("L").filter(ImageFilter.MaxFilter(3))
+
+
 SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "none": lambda image: image,
     "jpeg_q20": jpeg(20),
@@ -133,6 +138,7 @@ SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "shadow": shadow,
     "noisy_blurred": noisy_blurred,
     "thicker_pen": thicker_pen,
+    "thinner_pen": thinner_pen,
     "signature_line": signature_line,
     "box_crop": box_crop,
     "tight_box": tight_box,

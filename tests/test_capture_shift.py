@@ -38,6 +38,7 @@ def test_each_change_does_what_it_says(signature: Image.Image):
     shaded = np.asarray(capture_shift.SHIFTS["shadow"](Image.new("L", (50, 3), 200)), dtype=int)
     assert shaded[0, 0] == 200 and shaded[0, -1] == 120
     assert ink_pixels(capture_shift.SHIFTS["thicker_pen"](signature)) > ink_pixels(signature)
+    assert 0 < ink_pixels(capture_shift.SHIFTS["thinner_pen"](signature)) < ink_pixels(signature)
     for name in ("jpeg_q20", "noisy_blurred"):
         changed = np.asarray(capture_shift.SHIFTS[name](signature), dtype=int)
         original = np.asarray(signature.convert("L"), dtype=int)

@@ -58,13 +58,18 @@ def writer_trials(model, writers: list[str], seeds: int, embedded: Embedded | No
     return {w: (np.asarray(labels), np.asarray(scores)) for w, (labels, scores) in found.items()}
 
 
-def pooled_eer(trials: dict[str, tuple[np.ndarray, np.ndarray]], writers) -> float:
+def pooled(trials: WriterTrials, writers=None) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, scores) of the given writers' trials together (default every writer, sorted);
+    a writer given twice counts twice."""
+    chosen = sorted(trials) if writers is None else writers
+    return np.concatenate([trials[w][0] for w in chosen]), np.concatenate([trials[w][1] for w in chosen])
+
+
+def pooled_eer(trials: WriterTrials, writers) -> float:
     """The skilled-forgery EER of the given writers' trials pooled together (repeats count twice)."""
     from siamese.metrics import equal_error_rate
 
-    labels = np.concatenate([trials[w][0] for w in writers])
-    scores = np.concatenate([trials[w][1] for w in writers])
-    return float(equal_error_rate(labels, scores)[0])
+    return float(equal_error_rate(*pooled(trials, writers))[0])
 
 
 def compare(path_a: Path, path_b: Path, split: str, seeds: int, rounds: int) -> dict[str, float]:

@@ -1,14 +1,15 @@
 """How the K reference scores of a query are combined, judged by cross-validation.
 
-The service averages a query's head logits against the customer's K references
-(``siamese.scoring.aggregate_scores``). A customer who signs in several styles may match only some of
-their references, which the mean punishes; a forger may match one reference by chance, which a
+Until 2026-12-03 the service averaged a query's head logits against all the customer's K
+references (``siamese.scoring.aggregate_scores``; now the card's ``top`` keeps the 3 highest). A
+customer who signs in several styles may match only some of their references, which the mean
+punishes; a forger may match one reference by chance, which a
 maximum rewards. This scores every fold's validation writers (the last epoch of each run of
 ``bench/crossval.sh``, its head refitted as ``train`` does) with the mean over a subset of the K
 logits instead of all of them, with the card's normalisation unchanged (and the card's own ``top``
 set aside):
 
-- ``mean``: all K (the service's rule);
+- ``mean``: all K (the service's rule before 2026-12-03);
 - ``median``: the middle one;
 - ``trimmed``: all but the lowest and the highest;
 - ``top3``: the three highest;
@@ -55,7 +56,8 @@ SUBSETS: dict[str, Subset] = {
 
 
 def rule(subset: Subset) -> Callable[..., float]:
-    """The service's rule applied to a subset of a query's sorted reference scores."""
+    """``aggregate_scores`` over a subset of a query's sorted reference scores (the card's ``top``
+    set aside)."""
     from dataclasses import replace
 
     from siamese.scoring import NO_NORMALISATION, aggregate_scores
@@ -91,7 +93,7 @@ def as_folds(per_fold: list[dict[str, dict]], name: str) -> list[dict[str, dict]
 
 def lodo_rows(prefix: str, names: list[str], seeds: int, rounds: int) -> dict[str, Any]:
     """Per held-out dataset of ``bench/lodo.sh``'s runs: each rule's skilled EER on all its writers
-    and its difference from the service's rule (paired bootstrap over writers); then the mean EER
+    and its difference from the mean of all K (paired bootstrap over writers); then the mean EER
     over the held-out datasets per rule."""
     from bench.compare_models import DATASETS, NAMES
     from siamese.datasets import load_dataset

@@ -26,13 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare_models import DATASETS, NAMES, WriterTrials, embed_writer_set, writer_trials
-
-
-def pooled(trials: WriterTrials) -> tuple[np.ndarray, np.ndarray]:
-    """(labels, scores) of all writers' trials together, in writer order."""
-    writers = sorted(trials)
-    return (np.concatenate([trials[w][0] for w in writers]), np.concatenate([trials[w][1] for w in writers]))
+from bench.compare_models import DATASETS, NAMES, WriterTrials, embed_writer_set, pooled, writer_trials
 
 
 def carried(calibration: WriterTrials, held_out: WriterTrials) -> dict[str, float]:
@@ -62,8 +56,8 @@ def own_genuine(held_out: WriterTrials, target_frr: float, seed: int = 0) -> dic
     halves = [shuffled[: len(writers) // 2], shuffled[len(writers) // 2 :]]
     found = []
     for calibrate_on, measure_on in (halves, halves[::-1]):
-        threshold = threshold_at_frr(*pooled({w: held_out[w] for w in calibrate_on}), target_frr)
-        found.append(far_frr(*pooled({w: held_out[w] for w in measure_on}), threshold))
+        threshold = threshold_at_frr(*pooled(held_out, calibrate_on), target_frr)
+        found.append(far_frr(*pooled(held_out, measure_on), threshold))
     far, frr = (float(np.mean([pair[i] for pair in found])) for i in (0, 1))
     return {"target_frr": target_frr, "far_skilled": far, "frr": frr}
 

@@ -45,9 +45,10 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--split-seed", type=int, default=None,
               help="Seed of the writer split alone (default --seed): other seeds, same split.")
 @click.option("--no-augment", is_flag=True, help="Train without augmentation.")
-@click.option("--augment", "augment_profile", type=click.Choice(["standard", "strong"]), default=None,
+@click.option("--augment", "augment_profile", type=click.Choice(["standard", "strong", "finer-pens"]),
+              default=None,
               help="Augmentation profile (default standard; strong adds elastic warps, a stretch "
-                   "per axis, binarised ink and wider ranges).")
+                   "per axis, binarised ink and wider ranges; finer-pens adds narrower strokes).")
 @click.option("--balance-datasets", is_flag=True,
               help="Give each dataset an equal share of batch writers (default: every writer equally).")
 @click.option("--select-after-head-fit", is_flag=True,

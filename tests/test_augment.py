@@ -6,9 +6,10 @@ from dataclasses import replace
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 
-from siamese.augment import PROFILES, _bilinear_sample, augment_batch, elastic_warp
+from siamese.augment import PROFILES, _bilinear_sample, augment_batch, elastic_warp, finer_pen
 
 
 def _canvases(count: int = 4) -> tf.Tensor:
@@ -60,3 +61,29 @@ def test_binarised_ink_has_one_level_per_image():
     for image in out:
         levels = np.unique(np.round(image[image > 0], 5))
         assert len(levels) == 1, levels
+
+
+def test_finer_pen_narrows_strokes_by_half_a_pixel_each_side():
+    images = np.zeros((2, 40, 60, 1), np.float32)
+    images[0, 10:14, 5:55] = 0.8  # a 4-pixel stroke
+    images[1, 20:22, 5:55] = 1.0  # a 2-pixel stroke
+    out = finer_pen(tf.constant(images)).numpy()
+    np.testing.assert_allclose(out[0, 9:15, 30, 0], [0, 0.4, 0.8, 0.8, 0.4, 0], atol=1e-6)
+    np.testing.assert_allclose(out[1, 19:23, 30, 0], [0, 0.5, 0.5, 0], atol=1e-6)
+    assert (out[0, :9] == 0).all() and (out[0, 15:] == 0).all()  # nothing spreads past the stroke
+    assert out[1].sum() == pytest.approx(0.5 * images[1].sum(), rel=0.05)
+
+
+def test_finer_pen_profile_thins_some_images_and_standard_none():
+    images = _canvases(64)
+    profile = replace(PROFILES["standard"], rotation_degrees=0.0, scale=(1.0, 1.0), shear=0.0,
+                      shift=(0.0, 0.0), dilate_p=0.0, erode_p=0.0, blur_p=0.0, gamma=(1.0, 1.0),
+                      level=(1.0, 1.0), specks_p=0.0)
+    tf.random.set_seed(5)
+    unchanged = augment_batch(images, profile).numpy()
+    np.testing.assert_allclose(unchanged, images.numpy(), atol=1e-5)
+    tf.random.set_seed(5)
+    thinned = augment_batch(images, replace(profile, finer_pen_p=0.5)).numpy()
+    changed = np.abs(thinned - images.numpy()).reshape(64, -1).max(axis=1) > 0.05
+    assert 16 <= changed.sum() <= 48
+    assert PROFILES["finer-pens"].finer_pen_p > 0 and PROFILES["standard"].finer_pen_p == 0

@@ -206,6 +206,14 @@ def test_resume_continues_from_checkpoint(dataset, tmp_path):
             options["augment_profile"]) == (0.998, True, True, "strong")
 
 
+def test_train_offers_every_augmentation_profile():
+    from siamese.augment import PROFILES
+    from siamese.cli import train_command
+
+    choices = next(option.type.choices for option in train_command.params if option.name == "augment_profile")
+    assert set(choices) == set(PROFILES)
+
+
 def test_summarize_counts_and_perfect_separation():
     trials = Trials(scores=[0.9, 0.8, 0.1, 0.2, 0.05], kinds=["genuine", "genuine", "skilled", "skilled",
                                                               "random"], writers=1)

@@ -125,8 +125,26 @@ def thicker_pen(image: Image.Image) -> Image.Image:
 
 
 def thinner_pen(image: Image.Image) -> Image.Image:
-    """Strokes one pixel narrower on each side (a grey-level dilation of the paper): a finer pen."""
+    """Strokes one pixel narrower on each side (a grey-level dilation of the paper), and paler: a
+    stroke 2 or 3 pixels wide is left as a grey trace 1 pixel wide, lighter than Otsu's threshold."""
     return image.convert("L").filter(ImageFilter.MaxFilter(3))
+
+
+def finer_pen(image: Image.Image) -> Image.Image:
+    """Strokes about one pixel narrower on each side with their centre lines as dark as before: a
+    finer pen with the same ink. ``thinner_pen`` also pales them (the grey dilation takes a thin
+    stroke's core up to the grey of its edges); here the ridge of the ink (Otsu's threshold, the
+    pixels farthest from the paper across the stroke) keeps its grey level."""
+    from scipy import ndimage
+
+    from siamese.preprocess import otsu_threshold
+
+    gray = np.asarray(image.convert("L"))
+    narrower = np.asarray(image.convert("L").filter(ImageFilter.MaxFilter(3)))
+    ink = gray <= otsu_threshold(gray)
+    depth = ndimage.distance_transform_cdt(ink, metric="chessboard")
+    ridge = ink & (depth == ndimage.maximum_filter(depth, size=3))
+    return Image.fromarray(np.where(ridge, np.minimum(gray, narrower), narrower).astype(np.uint8), "L")
 
 
 SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
@@ -139,6 +157,7 @@ SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {
     "noisy_blurred": noisy_blurred,
     "thicker_pen": thicker_pen,
     "thinner_pen": thinner_pen,
+    "finer_pen": finer_pen,
     "signature_line": signature_line,
     "box_crop": box_crop,
     "tight_box": tight_box,

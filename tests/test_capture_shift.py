@@ -39,11 +39,11 @@ def test_each_change_does_what_it_says(signature: Image.Image):
     assert shaded[0, 0] == 200 and shaded[0, -1] == 120
     assert ink_pixels(capture_shift.SHIFTS["thicker_pen"](signature)) > ink_pixels(signature)
     assert 0 < ink_pixels(capture_shift.SHIFTS["thinner_pen"](signature)) < ink_pixels(signature)
-    finer = capture_shift.SHIFTS["finer_pen"](signature)
-    assert ink_pixels(capture_shift.SHIFTS["thinner_pen"](signature)) < ink_pixels(finer) < ink_pixels(signature)
+    finer, paler = (capture_shift.SHIFTS[name](signature) for name in ("finer_pen", "thinner_pen"))
+    assert ink_pixels(paler) < ink_pixels(finer) < ink_pixels(signature)
     dark = np.asarray(signature.convert("L")) < 60  # the finer pen's ink is as dark as before
     assert (np.asarray(finer) < 60).sum() >= 0.3 * dark.sum()
-    assert (np.asarray(capture_shift.SHIFTS["thinner_pen"](signature)) < 60).sum() < 0.3 * dark.sum()
+    assert (np.asarray(paler) < 60).sum() < 0.3 * dark.sum()
     for name in ("jpeg_q20", "noisy_blurred"):
         changed = np.asarray(capture_shift.SHIFTS[name](signature), dtype=int)
         original = np.asarray(signature.convert("L"), dtype=int)

@@ -139,8 +139,8 @@ def finer_pen(image: Image.Image) -> Image.Image:
 
     from siamese.preprocess import otsu_threshold
 
-    gray = np.asarray(image.convert("L"))
-    narrower = np.asarray(image.convert("L").filter(ImageFilter.MaxFilter(3)))
+    page = image.convert("L")
+    gray, narrower = np.asarray(page), np.asarray(page.filter(ImageFilter.MaxFilter(3)))
     ink = gray <= otsu_threshold(gray)
     depth = ndimage.distance_transform_cdt(ink, metric="chessboard")
     ridge = ink & (depth == ndimage.maximum_filter(depth, size=3))

@@ -118,8 +118,8 @@ def _bilinear_sample(images: tf.Tensor, rows: tf.Tensor, cols: tf.Tensor) -> tf.
 
 def finer_pen(images: tf.Tensor) -> tf.Tensor:
     """Strokes about half a canvas pixel narrower on each side: a finer pen. On a canvas at twice
-    the size, a 3x3 grey erosion, then back down (a 2x2 average): a 4-pixel stroke keeps its core
-    and half of its edge pixels, a 2-pixel stroke half its ink."""
+    the size, a 3x3 grey erosion, then back down (a 2x2 average): a 4-pixel stroke keeps its two
+    core pixels and its two edge pixels at half strength, a 2-pixel stroke half its ink."""
     shape = tf.shape(images)
     larger = tf.image.resize(images, tf.stack([2 * shape[1], 2 * shape[2]]), method="bilinear")
     eroded = -tf.nn.max_pool2d(-larger, 3, 1, "SAME")

@@ -131,20 +131,19 @@ def thinner_pen(image: Image.Image) -> Image.Image:
 
 
 def finer_pen(image: Image.Image) -> Image.Image:
-    """Strokes about one pixel narrower on each side with their centre lines as dark as before: a
-    finer pen with the same ink. ``thinner_pen`` also pales them (the grey dilation takes a thin
-    stroke's core up to the grey of its edges); here the ridge of the ink (Otsu's threshold, the
-    pixels farthest from the paper across the stroke) keeps its grey level."""
-    from scipy import ndimage
+    """Strokes one pixel narrower on each side with their ink as dark as before: a finer pen with
+    the same ink. ``thinner_pen`` also pales them (the grey dilation takes a thin stroke's core up
+    to the grey of its edges). Here one pass of topology-preserving thinning of the ink (Otsu's
+    threshold; ``skimage.morphology.thin``) says which pixels stay, at their own grey level, so no
+    stroke is broken; the rest of the page is ``thinner_pen``'s."""
+    from skimage.morphology import thin
 
     from siamese.preprocess import otsu_threshold
 
     page = image.convert("L")
     gray, narrower = np.asarray(page), np.asarray(page.filter(ImageFilter.MaxFilter(3)))
-    ink = gray <= otsu_threshold(gray)
-    depth = ndimage.distance_transform_cdt(ink, metric="chessboard")
-    ridge = ink & (depth == ndimage.maximum_filter(depth, size=3))
-    return Image.fromarray(np.where(ridge, np.minimum(gray, narrower), narrower).astype(np.uint8), "L")
+    kept = thin(gray <= otsu_threshold(gray), max_num_iter=1)
+    return Image.fromarray(np.where(kept, gray, narrower).astype(np.uint8), "L")
 
 
 SHIFTS: dict[str, Callable[[Image.Image], Image.Image]] = {

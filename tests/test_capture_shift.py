@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from scipy import ndimage
 
 from bench import capture_shift
 from siamese.datasets import load_dataset
@@ -44,6 +45,9 @@ def test_each_change_does_what_it_says(signature: Image.Image):
     dark = np.asarray(signature.convert("L")) < 60  # the finer pen's ink is as dark as before
     assert (np.asarray(finer) < 60).sum() >= 0.3 * dark.sum()
     assert (np.asarray(paler) < 60).sum() < 0.3 * dark.sum()
+    pieces = [ndimage.label(np.asarray(page.convert("L")) < 128, structure=np.ones((3, 3)))[1]
+              for page in (signature, finer)]
+    assert pieces[1] == pieces[0]  # narrower strokes, none broken
     for name in ("jpeg_q20", "noisy_blurred"):
         changed = np.asarray(capture_shift.SHIFTS[name](signature), dtype=int)
         original = np.asarray(signature.convert("L"), dtype=int)

@@ -60,15 +60,25 @@ def fold_dirs(prefix: str, partial: bool = False) -> list[Path]:
     return runs
 
 
-def refitted_epoch(run: Path, card: dict, epoch: str):
-    """The run's ``best`` or ``last`` epoch with its head refitted on the run's training writers."""
+def head_config(card: dict, top: int | None = None):
+    """The run's head settings (``HeadFitConfig``), with ``top`` best references averaged when given
+    (0: all of them) instead of the card's or the default's."""
+    from dataclasses import replace
+
     from siamese.head_fit import HeadFitConfig
+
+    config = HeadFitConfig(**card["hyperparameters"]["head"])
+    return config if top is None else replace(config, top_references=top)
+
+
+def refitted_epoch(run: Path, card: dict, epoch: str, top: int | None = None):
+    """The run's ``best`` or ``last`` epoch with its head refitted on the run's training writers (the
+    decision averaging its ``top`` best references when given)."""
     from siamese.model import SignatureModel
     from siamese.training import fit_head_on_training_writers
 
     model = SignatureModel.load(run / "work" / f"{epoch}.keras")
-    config = HeadFitConfig(**card["hyperparameters"]["head"])
-    fit_head_on_training_writers(model, training_writers(card), config)
+    fit_head_on_training_writers(model, training_writers(card), head_config(card, top))
     return model
 
 
@@ -80,9 +90,10 @@ def training_writers(card: dict):
                                  progress=False)
 
 
-def fold_trials(runs: list[Path], cards: list[dict], seeds: int) -> list[dict[str, dict]]:
+def fold_trials(runs: list[Path], cards: list[dict], seeds: int,
+                top: int | None = None) -> list[dict[str, dict]]:
     """Per fold, per variant: each validation writer's (labels, scores) of genuine vs skilled trials."""
-    return [{epoch: writer_trials(refitted_epoch(run, card, epoch), sorted(card["split"]["validation"]),
+    return [{epoch: writer_trials(refitted_epoch(run, card, epoch, top), sorted(card["split"]["validation"]),
                                   seeds) for epoch in VARIANTS} for run, card in zip(runs, cards)]
 
 
@@ -102,14 +113,15 @@ def fold_splits_of_summary(result: dict) -> list[dict[str, list[str]]]:
     return [{part: run[part] for part in ("train", "validation")} for run in result["runs"]]
 
 
-def recipe(source: str, seeds: int, partial: bool) -> tuple[list[dict[str, dict]], dict]:
+def recipe(source: str, seeds: int, partial: bool,
+           top: int | None = None) -> tuple[list[dict[str, dict]], dict]:
     """One recipe's fold trials and its summary: from a file of ``save_recipe`` (``.npz``), or scored
     from the runs of a prefix."""
     if source.endswith(".npz"):
         return load_recipe(Path(source))
     runs, cards = fold_cards(source, partial)
-    folds = fold_trials(runs, cards, seeds)
-    return folds, summary(source, folds, cards, seeds)
+    folds = fold_trials(runs, cards, seeds, top)
+    return folds, summary(source, folds, cards, seeds, top)
 
 
 def save_recipe(path: Path, folds: list[dict[str, dict]], result: dict) -> None:
@@ -160,15 +172,18 @@ def fold_mean(folds: list[dict[str, dict]], variant: str, samples: list[list[str
                           for i, fold in enumerate(folds)]))
 
 
-def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict], seeds: int) -> dict:
+def summary(prefix: str, folds: list[dict[str, dict]], cards: list[dict], seeds: int,
+            top: int | None = None) -> dict:
     """Per-fold and fold-mean EER of both variants and the epoch curve; what was scored (reference
-    draws) and each run's command, hyperparameters and writer split, so a saved file says what it is."""
+    draws, how many best references the decision averaged) and each run's command, hyperparameters
+    and writer split, so a saved file says what it is."""
     return {
         "prefix": prefix,
         "folds": len(folds),
         "folds_planned": cards[0]["hyperparameters"]["folds"],
         "writers": sum(len(fold["best"]) for fold in folds),
         "seeds": seeds,
+        "top": head_config(cards[0], top).top_references,
         "runs": [{"command": card.get("command"), "hyperparameters": card["hyperparameters"], **split}
                  for card, split in zip(cards, fold_splits(cards))],
         **{f"eer_skilled_{v}": fold_mean(folds, v) for v in VARIANTS},
@@ -229,19 +244,31 @@ def main() -> None:
     parser.add_argument("--save-dir", type=Path,
                         help="write each recipe scored from its runs to DIR/NAME.npz")
     parser.add_argument("--force", action="store_true", help="overwrite a saved NAME.npz")
+    parser.add_argument("--top", type=int, default=None,
+                        help="score runs with the mean of the query's TOP best references (0: all K; "
+                             "default: each run's head settings). Files saved before 2026-12-03 hold "
+                             "scores of all K.")
     args = parser.parse_args()
     sources = [source for source in (args.prefix, args.other_prefix) if source]
     saved = {source: load_recipe(Path(source)) for source in sources if source.endswith(".npz")}
     pending = {source: fold_cards(source, args.partial) for source in sources if source not in saved}
     # everything that can refuse does so before the (minutes of) scoring
-    described = [(fold_splits_of_summary(saved[s][1]), saved[s][1]["seeds"]) if s in saved
-                 else (fold_splits(pending[s][1]), args.seeds) for s in sources]
+    described = [(fold_splits_of_summary(saved[s][1]), saved[s][1]["seeds"], saved[s][1].get("top"))
+                 if s in saved else
+                 (fold_splits(pending[s][1]), args.seeds,
+                  head_config(pending[s][1][0], args.top).top_references)
+                 for s in sources]  # (writer splits, reference draws, best references averaged or None)
     if len(described) == 2 and described[0][0] != described[1][0]:
         raise SystemExit("the two recipes were not cross-validated on the same folds "
                          "(their writer splits differ)")
     if len(described) == 2 and described[0][1] != described[1][1]:
         raise SystemExit(f"the two recipes were scored over different reference draws "
                          f"({described[0][1]} and {described[1][1]}): use --seeds to match")
+    if len(described) == 2 and None not in (described[0][2], described[1][2]) \
+            and described[0][2] != described[1][2]:
+        raise SystemExit(f"the two recipes were scored with different decision rules (the mean of the "
+                         f"{described[0][2]} and of the {described[1][2]} best references; 0: all): "
+                         f"use --top to match")
     targets = {source: args.save_dir / f"{Path(source).name}.npz"
                for source in pending} if args.save_dir else {}
     for target in targets.values():
@@ -253,8 +280,8 @@ def main() -> None:
             recipes.append(saved[source])
             continue
         runs, cards = pending[source]
-        folds = fold_trials(runs, cards, args.seeds)
-        result = summary(source, folds, cards, args.seeds)
+        folds = fold_trials(runs, cards, args.seeds, args.top)
+        result = summary(source, folds, cards, args.seeds, args.top)
         if source in targets:
             save_recipe(targets[source], folds, result)
         recipes.append((folds, result))

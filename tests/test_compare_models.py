@@ -250,3 +250,26 @@ def test_crossval_breaks_a_recipe_down_by_dataset():
     hindi_a, hindi_b = dataset_folds(folds_a, "hindi"), dataset_folds(folds_b, "hindi")
     assert compare(cedar_a, cedar_b, "last", rounds=20)["difference"] == pytest.approx(1.0)  # B worse
     assert compare(hindi_a, hindi_b, "last", rounds=20)["difference"] == pytest.approx(-1.0)  # B better
+
+
+def test_crossval_scores_with_the_rule_asked_for_and_refuses_to_compare_two_rules(scored_on_fold_runs,
+                                                                                   monkeypatch, capsys):
+    from bench import crossval
+
+    root = scored_on_fold_runs
+    folds_top, summary_top = crossval.recipe(str(root / "cv"), seeds=2, partial=False)
+    folds_all, summary_all = crossval.recipe(str(root / "cv"), seeds=2, partial=False, top=0)
+    assert summary_top["top"] == 3 and summary_all["top"] == 0  # the default head settings, or as asked
+    for variant in crossval.VARIANTS:  # the same trials, scored by another rule
+        for fold_top, fold_all in zip(folds_top, folds_all):
+            assert sorted(fold_top[variant]) == sorted(fold_all[variant])
+    assert any(not np.allclose(fold_top["last"][w][1], fold_all["last"][w][1])
+               for fold_top, fold_all in zip(folds_top, folds_all) for w in fold_top["last"])
+    saved_dir = root / "saved-top"
+    _crossval_main(monkeypatch, capsys, root / "cv", "--seeds", "2", "--rounds", "20", "--top", "0",
+                   "--save-dir", saved_dir)
+    with pytest.raises(SystemExit, match="different decision rules"):  # refused before any scoring
+        _crossval_main(monkeypatch, capsys, saved_dir / "cv.npz", root / "cv", "--seeds", "2")
+    same = _crossval_main(monkeypatch, capsys, saved_dir / "cv.npz", root / "cv", "--seeds", "2",
+                          "--rounds", "20", "--top", "0")
+    assert same["b_minus_a"]["last"]["difference"] == pytest.approx(0.0, abs=1e-12)

@@ -52,6 +52,12 @@ class SignatureModel:
 
         self.keras_model = siamese
         self.twin = siamese.get_layer("twin")
+        canvas = tuple(self.twin.input_shape[1:3])
+        if canvas != (CANVAS_HEIGHT, CANVAS_WIDTH):
+            raise ModelError(
+                f"the model takes {canvas[0]}x{canvas[1]} canvases, but this version of sigverify "
+                f"makes {CANVAS_HEIGHT}x{CANVAS_WIDTH} ones: use the version it was trained with, or "
+                "retrain it")
         self.head = siamese.get_layer("head")
         kernel, bias = self.head.get_layer("similarity").get_weights()
         self._head_kernel = np.asarray(kernel, dtype=np.float32)[:, 0]

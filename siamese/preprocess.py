@@ -659,6 +659,26 @@ def _fit_to_canvas(ink: np.ndarray) -> np.ndarray:
     return canvas[:, :, None]
 
 
+def refit_canvas(canvas: np.ndarray) -> np.ndarray:
+    """A canvas of any size (``(H, W)`` or ``(H, W, 1)``, ink high) as this version's canvas: its ink
+    cropped and fitted again, centred, aspect kept. One already of this size is returned unchanged.
+
+    A reference stored by a sigverify with another canvas size is embedded this way on reindex; what
+    the smaller canvas did not hold (finer detail) cannot come back.
+    """
+    pixels = np.asarray(canvas, dtype=np.float32)
+    if pixels.ndim == 3:
+        pixels = pixels[:, :, 0]
+    if pixels.shape == (CANVAS_HEIGHT, CANVAS_WIDTH):
+        return pixels[:, :, None]
+    rows = np.flatnonzero(pixels.max(axis=1) > 0)
+    cols = np.flatnonzero(pixels.max(axis=0) > 0)
+    if rows.size == 0:
+        return np.zeros((CANVAS_HEIGHT, CANVAS_WIDTH, 1), dtype=np.float32)
+    ink = pixels[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    return _fit_to_canvas(np.ascontiguousarray(ink * 255.0))
+
+
 def preprocess_many(
     sources: list[ImageSource], max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> np.ndarray:

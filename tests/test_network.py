@@ -238,6 +238,17 @@ def test_load_of_an_unusable_file_raises_model_error(tmp_path, make_file) -> Non
     assert caught.value.code == "model_error" and caught.value.http_status == 500
 
 
+def test_load_of_a_model_made_for_another_canvas_size_raises_model_error(tmp_path) -> None:
+    from siamese.network import NetworkConfig, build_siamese, build_twin
+
+    tiny_wide = NetworkConfig(height=120, width=280, stem_filters=8, stages=((8, 1),))
+    path = tmp_path / "wide.keras"
+    build_siamese(build_twin(tiny_wide), build_head()).save(path)
+    expected = "takes 120x280 canvases, but this version of sigverify makes 150x220 ones"
+    with pytest.raises(ModelError, match=expected):
+        SignatureModel.load(path)
+
+
 def test_load_of_a_truncated_model_raises_model_error(saved_model_path, tmp_path) -> None:
     path = tmp_path / "truncated.keras"
     data = saved_model_path.read_bytes()

@@ -28,6 +28,7 @@ from siamese.preprocess import (
     open_image,
     preprocess,
     preprocess_many,
+    refit_canvas,
 )
 from tests.synthetic import png_bytes, synthetic_signature
 
@@ -118,6 +119,29 @@ def test_ink_is_centred_and_fills_the_canvas_margin_box(reference: np.ndarray) -
     assert min(top, bottom, left, right) >= CANVAS_MARGIN
     assert min(top + bottom, left + right) <= 2 * CANVAS_MARGIN + 1  # scaled to touch one pair
     assert abs(top - bottom) <= 1 and abs(left - right) <= 1
+
+
+@pytest.mark.parametrize("size", [(120, 280), (300, 440)], ids=["wider and lower", "twice as large"])
+def test_a_canvas_of_another_size_is_refitted_close_to_this_versions(signature, reference, size,
+                                                                     monkeypatch) -> None:
+    import siamese.preprocess
+
+    with monkeypatch.context() as patch:  # the canvas a sigverify of another canvas size made
+        patch.setattr(siamese.preprocess, "CANVAS_HEIGHT", size[0])
+        patch.setattr(siamese.preprocess, "CANVAS_WIDTH", size[1])
+        other = preprocess(signature)[:, :, 0]
+    assert other.shape == size
+    refitted = refit_canvas(other)
+    assert refitted.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 1) and refitted.dtype == np.float32
+    assert refitted.min() == 0.0 and refitted.max() == 1.0
+    assert np.abs(refitted - reference).mean() < DIFFERENT_WRITER / 3  # the same signature, resampled
+    assert np.array_equal(refit_canvas(other[:, :, None]), refitted)  # (H, W, 1) as (H, W)
+
+
+def test_a_canvas_of_this_size_is_not_refitted_and_a_blank_one_stays_blank(reference) -> None:
+    assert np.array_equal(refit_canvas(reference), reference)
+    blank = refit_canvas(np.zeros((120, 280), dtype=np.float32))
+    assert blank.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 1) and not blank.any()
 
 
 def test_same_bytes_give_identical_arrays(signature: Image.Image) -> None:

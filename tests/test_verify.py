@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from PIL import Image
 from sqlalchemy import func, select
 
 from enroll.service import enroll_signatures
@@ -122,6 +124,31 @@ def test_reindex_re_embeds_stored_images_and_rebuilds_the_index(store: Store, mo
     assert store.index is not None and sorted(store.index.ids()) == sorted(original)
     assert reindex_references(store, model, progress=False)[0] == 0
     verify_signature(store, model, "grace", signature_png(7, 4))
+
+
+def test_reindex_refits_references_stored_at_another_canvas_size(store: Store, model, monkeypatch):
+    import siamese.preprocess
+
+    uploads = [signature_png(8, s) for s in range(3)]
+    enroll_signatures(store, model, "gita", uploads)
+    with monkeypatch.context() as patch:  # the canvases a sigverify with a 120x280 canvas stores
+        patch.setattr(siamese.preprocess, "CANVAS_HEIGHT", 120)
+        patch.setattr(siamese.preprocess, "CANVAS_WIDTH", 280)
+        wide = [siamese.preprocess.preprocess(upload)[:, :, 0] for upload in uploads]
+    with store.transaction() as session:
+        rows = list(session.scalars(select(Reference).order_by(Reference.id)))
+        original = {row.id: embedding_from_bytes(row.embedding) for row in rows}
+        for row, canvas in zip(rows, wide):
+            buffer = io.BytesIO()
+            Image.fromarray(np.round(canvas * 255).astype(np.uint8)).save(buffer, format="PNG")
+            row.image_png, row.model_version = buffer.getvalue(), "old-model"
+    assert reindex_references(store, model, progress=False)[0] == 3
+    with store.sessions() as session:
+        for row in session.scalars(select(Reference)):
+            with Image.open(io.BytesIO(row.image_png)) as image:
+                assert image.size == (280, 120)  # the stored canvas is kept; it is refitted to embed
+            assert float(embedding_from_bytes(row.embedding) @ original[row.id]) > 0.95
+    assert verify_signature(store, model, "gita", signature_png(8, 4)).match
 
 
 def test_identify_ranks_the_right_customer_first(fake_store: Store, fake_model):

@@ -24,10 +24,13 @@ REINDEX_BATCH = 128
 
 
 def canvas_from_png(data: bytes) -> np.ndarray:
-    """The stored normalised canvas as a ``(H, W, 1)`` float32 array in [0, 1]."""
+    """The stored normalised canvas as a ``(H, W, 1)`` float32 array in [0, 1], refitted to this
+    version's canvas size when it was stored at another (``siamese.preprocess.refit_canvas``)."""
+    from siamese.preprocess import refit_canvas
+
     with Image.open(io.BytesIO(data)) as image:
         pixels = np.asarray(image.convert("L"), dtype=np.float32)
-    return (pixels / 255.0)[:, :, None]
+    return refit_canvas(pixels / 255.0)
 
 
 def reindex_references(

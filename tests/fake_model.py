@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from siamese.model import file_sha256
-from siamese.preprocess import preprocess
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
 from siamese.scoring import NO_NORMALISATION
 
 EMBEDDING_DIM = 256
-POOL = 10
+POOL = 10  # the canvas is pooled to (CANVAS_HEIGHT // POOL) x (CANVAS_WIDTH // POOL) cells
+CELLS = (CANVAS_HEIGHT // POOL, CANVAS_WIDTH // POOL)
 
 
 class FakeSignatureModel:
@@ -30,7 +31,7 @@ class FakeSignatureModel:
 
     def __init__(self, version: str = "fake", threshold: float = 0.5, delay: float = 0.0) -> None:
         rng = np.random.default_rng(1234)
-        self._projection = rng.normal(size=(15 * 22, EMBEDDING_DIM)).astype(np.float32)
+        self._projection = rng.normal(size=(CELLS[0] * CELLS[1], EMBEDDING_DIM)).astype(np.float32)
         self.version = version
         self.threshold = threshold
         self.normalisation = NO_NORMALISATION
@@ -45,11 +46,13 @@ class FakeSignatureModel:
         return self.embed_preprocessed(np.stack(batch))
 
     def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
-        """Pool each canvas to 15 x 22, project to 256-d, normalise."""
+        """Pool each canvas to CELLS, project to 256-d, normalise."""
         if self.delay:
             time.sleep(self.delay)
-        canvases = np.asarray(batch, dtype=np.float32).reshape(len(batch), 150, 220)
-        pooled = canvases.reshape(len(batch), 15, POOL, 22, POOL).mean(axis=(2, 4)).reshape(len(batch), -1)
+        canvases = np.asarray(batch, dtype=np.float32).reshape(len(batch), CANVAS_HEIGHT, CANVAS_WIDTH)
+        cells = canvases[:, : CELLS[0] * POOL, : CELLS[1] * POOL]
+        cells = cells.reshape(len(batch), CELLS[0], POOL, CELLS[1], POOL)
+        pooled = cells.mean(axis=(2, 4)).reshape(len(batch), -1)
         pooled = pooled - pooled.mean(axis=1, keepdims=True)
         vectors = pooled @ self._projection
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from enroll.review import review_references
 from enroll.service import enroll_signatures
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 from store.audit import (
     CSV_COLUMNS,
     AuditFilter,
@@ -102,7 +103,7 @@ def test_describe_delete_reference_and_image(fake_store: Store, fake_model):
     assert [r.id for r in detail.references] == enrolled.reference_ids and detail.verifications == 0
     first, *rest = enrolled.reference_ids
     png = reference_image(fake_store, "w3", first)
-    assert Image.open(io.BytesIO(png)).size == (220, 150)
+    assert Image.open(io.BytesIO(png)).size == (CANVAS_WIDTH, CANVAS_HEIGHT)
     delete_reference(fake_store, "w3", first)
     assert [r.id for r in describe_customer(fake_store, "w3").references] == rest
     assert fake_store.index is not None and first not in fake_store.index.ids()
@@ -142,7 +143,7 @@ def test_verification_pictures_overlay_reference_and_query(fake_store: Store, fa
     enrolled = enroll_signatures(fake_store, fake_model, "w3", [signature_png(3, s) for s in range(3)])
     pictures = verification_images(fake_store, "w3", enrolled.reference_ids[0], signature_png(3, 5))
     overlay = np.asarray(Image.open(io.BytesIO(pictures.overlay_png)).convert("RGB"))
-    assert overlay.shape == (150, 220, 3)
+    assert overlay.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 3)
     colours = {tuple(pixel) for pixel in overlay.reshape(-1, 3)}
     assert (255, 255, 255) in colours and REFERENCE_COLOUR in colours
     thumbnail = display_reference_png(fake_store, "w3", enrolled.reference_ids[0])

@@ -10,12 +10,13 @@ import pytest
 import tensorflow as tf
 
 from siamese.augment import PROFILES, _bilinear_sample, augment_batch, elastic_warp, finer_pen
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 
 
 def _canvases(count: int = 4) -> tf.Tensor:
     """Random strokes: a few bright horizontal and vertical bars on a zero background."""
     rng = np.random.default_rng(0)
-    images = np.zeros((count, 150, 220, 1), np.float32)
+    images = np.zeros((count, CANVAS_HEIGHT, CANVAS_WIDTH, 1), np.float32)
     for image in images:
         for _ in range(6):
             row, col = rng.integers(20, 130), rng.integers(20, 200)

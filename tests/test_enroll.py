@@ -23,6 +23,7 @@ from enroll.policy import (
 )
 from enroll.service import enroll_signatures
 from siamese.errors import SigverifyError
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 from store.database import Store, embedding_from_bytes
 from store.errors import (
     DuplicateReferenceError,
@@ -78,7 +79,7 @@ def test_enrollment_stores_normalised_images_hashes_and_embeddings(store: Store,
     assert customer.external_id == "alice" and customer.display_name == "Alice"
     assert [row.sha256 for row in rows] == [hashlib.sha256(image).hexdigest() for image in images]
     canvas = canvas_from_png(rows[0].image_png)
-    assert canvas.shape == (150, 220, 1) and canvas.max() == 1.0
+    assert canvas.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 1) and canvas.max() == 1.0
     again = model.embed_preprocessed(canvas[None])[0]
     assert np.allclose(embedding_from_bytes(rows[0].embedding), again, atol=1e-5)
     assert all(row.model_version == model.version for row in rows)

@@ -18,7 +18,7 @@ from siamese.errors import ImageError, ModelError, NoInkError
 from siamese.layers import L1Distance, L2Normalization
 from siamese.model import EMBED_BATCH, SignatureModel
 from siamese.network import EMBEDDING_DIM, build_head
-from siamese.preprocess import preprocess
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
 from tests.synthetic import png_bytes, synthetic_signature
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -241,10 +241,12 @@ def test_load_of_an_unusable_file_raises_model_error(tmp_path, make_file) -> Non
 def test_load_of_a_model_made_for_another_canvas_size_raises_model_error(tmp_path) -> None:
     from siamese.network import NetworkConfig, build_siamese, build_twin
 
-    tiny_wide = NetworkConfig(height=120, width=280, stem_filters=8, stages=((8, 1),))
+    other = (CANVAS_HEIGHT - 30, CANVAS_WIDTH + 60)
+    tiny_wide = NetworkConfig(height=other[0], width=other[1], stem_filters=8, stages=((8, 1),))
     path = tmp_path / "wide.keras"
     build_siamese(build_twin(tiny_wide), build_head()).save(path)
-    expected = "takes 120x280 canvases, but this version of sigverify makes 150x220 ones"
+    expected = (f"takes {other[0]}x{other[1]} canvases, but this version of sigverify makes "
+                f"{CANVAS_HEIGHT}x{CANVAS_WIDTH} ones")
     with pytest.raises(ModelError, match=expected):
         SignatureModel.load(path)
 
@@ -260,7 +262,8 @@ def test_load_of_a_truncated_model_raises_model_error(saved_model_path, tmp_path
 def test_embed_of_nothing(model) -> None:
     vectors = model.embed([])
     assert vectors.shape == (0, EMBEDDING_DIM) and vectors.dtype == np.float32
-    assert model.embed_preprocessed(np.zeros((0, 150, 220, 1), np.float32)).shape == (0, EMBEDDING_DIM)
+    empty = np.zeros((0, CANVAS_HEIGHT, CANVAS_WIDTH, 1), np.float32)
+    assert model.embed_preprocessed(empty).shape == (0, EMBEDDING_DIM)
 
 
 def test_embed_accepts_every_input_kind(model, signatures, tmp_path) -> None:

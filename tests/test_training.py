@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from siamese.evaluation import Trials, build_trials, summarize
 from siamese.model import SignatureModel, card_path_for
 from siamese.network import NetworkConfig
+from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 from siamese.training import TrainConfig, Trainer, load_training_data, validate, writer_probabilities
 from tests.synthetic import write_cedar_layout
 from webapp.cli import main
@@ -51,7 +52,7 @@ def test_train_writes_model_and_card(trained, dataset):
     assert card["score_normalisation"] == card["head_fit"]["score_normalisation"]
     model = SignatureModel.load(trained)
     assert model.normalisation.strength == 0.5
-    vectors = model.embed_preprocessed(np.zeros((2, 150, 220, 1), np.float32))
+    vectors = model.embed_preprocessed(np.zeros((2, CANVAS_HEIGHT, CANVAS_WIDTH, 1), np.float32))
     assert vectors.shape == (2, 256)
 
 

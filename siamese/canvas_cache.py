@@ -2,7 +2,7 @@
 
 Training and evaluation read thousands of images; preprocessing each costs a few milliseconds, so the
 canvases (uint8, ink high) are cached, one file per image, under a key made of the image's path, size
-and mtime and the preprocessing version. Change ``PREPROCESS_VERSION`` whenever
+and mtime, the preprocessing version and the canvas size. Change ``PREPROCESS_VERSION`` whenever
 ``siamese.preprocess`` changes its output.
 """
 
@@ -25,9 +25,11 @@ PREPROCESS_VERSION = "5"
 
 
 def _cache_file(cache_dir: Path, path: Path) -> Path:
-    """The cache entry of one image file: keyed by its path, size, mtime and the preprocessing version."""
+    """The cache entry of one image file: keyed by its path, size, mtime, the preprocessing version and
+    the canvas size."""
     stat = os.stat(path)
-    key = f"{PREPROCESS_VERSION}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    canvas = f"{CANVAS_HEIGHT}x{CANVAS_WIDTH}"
+    key = f"{PREPROCESS_VERSION}|{canvas}|{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
     digest = hashlib.sha256(key.encode()).hexdigest()
     return Path(cache_dir) / digest[:2] / f"{digest[2:24]}.npy"
 

@@ -246,8 +246,8 @@ def main() -> None:
     parser.add_argument("--force", action="store_true", help="overwrite a saved NAME.npz")
     parser.add_argument("--top", type=int, default=None,
                         help="score runs with the mean of the query's TOP best references (0: all K; "
-                             "default: each run's head settings). Files saved before 2026-12-03 hold "
-                             "scores of all K.")
+                             "default: each run's head settings). A saved file without it in its "
+                             "summary (all before 2026-12-03 12:20) holds scores of all K.")
     args = parser.parse_args()
     sources = [source for source in (args.prefix, args.other_prefix) if source]
     saved = {source: load_recipe(Path(source)) for source in sources if source.endswith(".npz")}

@@ -36,8 +36,8 @@ from siamese.errors import (
     UndecodableImageError,
 )
 
-CANVAS_HEIGHT = 150
-CANVAS_WIDTH = 220
+CANVAS_HEIGHT = 120
+CANVAS_WIDTH = 280
 CANVAS_MARGIN = 4
 MIN_IMAGE_SIDE = 16
 MIN_INK_PIXELS = 30

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from siamese.preprocess import CANVAS_WIDTH
 from tests.conftest import REPO_ROOT, write_signature
 from tests.web import serving
 
@@ -75,7 +76,7 @@ def verify(page, customer: str, image: Path) -> tuple[str, float, float]:  # typ
     page.get_by_role("button", name="Verify").click()
     page.wait_for_selector("#decision")
     overlay = page.locator("img[alt=overlay]")
-    assert overlay.evaluate("img => img.complete && img.naturalWidth") == 220  # the data: image loaded
+    assert overlay.evaluate("img => img.complete && img.naturalWidth") == CANVAS_WIDTH  # the image loaded
     return (page.inner_text("#decision").strip(), float(page.inner_text("#score")),
             float(page.inner_text("#threshold")))
 

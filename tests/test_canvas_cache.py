@@ -26,8 +26,8 @@ def test_canvases_are_cached_per_image_and_per_canvas_size(tmp_path, monkeypatch
     again, _ = load_canvases(paths, cache, workers=1, progress=False)
     assert np.array_equal(again, canvases) and sorted(cache.rglob("*.npy")) == entries  # read back
     for module in (siamese.preprocess, siamese.canvas_cache):  # a sigverify with another canvas
-        monkeypatch.setattr(module, "CANVAS_HEIGHT", 120)
-        monkeypatch.setattr(module, "CANVAS_WIDTH", 280)
-    wide, usable = load_canvases(paths, cache, workers=1, progress=False)
-    assert wide.shape == (3, 120, 280) and usable.tolist() == [True, True, False]
+        monkeypatch.setattr(module, "CANVAS_HEIGHT", 150)
+        monkeypatch.setattr(module, "CANVAS_WIDTH", 220)
+    tall, usable = load_canvases(paths, cache, workers=1, progress=False)
+    assert tall.shape == (3, 150, 220) and usable.tolist() == [True, True, False]
     assert len(list(cache.rglob("*.npy"))) == 6  # its own entries, the others' untouched

@@ -121,7 +121,8 @@ def test_ink_is_centred_and_fills_the_canvas_margin_box(reference: np.ndarray) -
     assert abs(top - bottom) <= 1 and abs(left - right) <= 1
 
 
-@pytest.mark.parametrize("size", [(120, 280), (300, 440)], ids=["wider and lower", "twice as large"])
+@pytest.mark.parametrize("size", [(150, 220), (300, 440)], ids=["taller and narrower (before 2026-12-04)",
+                                                           "twice as large"])
 def test_a_canvas_of_another_size_is_refitted_close_to_this_versions(signature, reference, size,
                                                                      monkeypatch) -> None:
     import siamese.preprocess
@@ -140,7 +141,7 @@ def test_a_canvas_of_another_size_is_refitted_close_to_this_versions(signature, 
 
 def test_a_canvas_of_this_size_is_not_refitted_and_a_blank_one_stays_blank(reference) -> None:
     assert np.array_equal(refit_canvas(reference), reference)
-    blank = refit_canvas(np.zeros((120, 280), dtype=np.float32))
+    blank = refit_canvas(np.zeros((150, 220), dtype=np.float32))
     assert blank.shape == (CANVAS_HEIGHT, CANVAS_WIDTH, 1) and not blank.any()
 
 
@@ -185,8 +186,11 @@ def test_scale(writer, factor, resample) -> None:
     size = (round(image.width * factor), round(image.height * factor))
     original, scaled = preprocess(image), preprocess(image.resize(size, resample))
     # Halving thins 2-pixel strokes to 1 pixel, which the canvas then widens again: close, not equal.
-    assert _difference(original, scaled) < 0.03
-    assert _blurred_difference(original, scaled) < 0.02
+    # Halved, writer 1's 140-pixel-high signature is drawn 1.6x enlarged to fill the 120x280 canvas
+    # (1.3x on the 150x220 one before), so its edges are softer: 0.040 / 0.023 here, where another
+    # writer's signature is 0.069 / 0.063 or more away.
+    assert _difference(original, scaled) < 0.045
+    assert _blurred_difference(original, scaled) < 0.025
 
 
 @pytest.mark.parametrize("writer", [1, 2, 3])

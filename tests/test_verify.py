@@ -131,14 +131,14 @@ def test_reindex_refits_references_stored_at_another_canvas_size(store: Store, m
 
     uploads = [signature_png(8, s) for s in range(3)]
     enroll_signatures(store, model, "gita", uploads)
-    with monkeypatch.context() as patch:  # the canvases a sigverify with a 120x280 canvas stores
-        patch.setattr(siamese.preprocess, "CANVAS_HEIGHT", 120)
-        patch.setattr(siamese.preprocess, "CANVAS_WIDTH", 280)
-        wide = [siamese.preprocess.preprocess(upload)[:, :, 0] for upload in uploads]
+    with monkeypatch.context() as patch:  # the canvases sigverify stored before 2026-12-04 (150x220)
+        patch.setattr(siamese.preprocess, "CANVAS_HEIGHT", 150)
+        patch.setattr(siamese.preprocess, "CANVAS_WIDTH", 220)
+        tall = [siamese.preprocess.preprocess(upload)[:, :, 0] for upload in uploads]
     with store.transaction() as session:
         rows = list(session.scalars(select(Reference).order_by(Reference.id)))
         original = {row.id: embedding_from_bytes(row.embedding) for row in rows}
-        for row, canvas in zip(rows, wide):
+        for row, canvas in zip(rows, tall):
             buffer = io.BytesIO()
             Image.fromarray(np.round(canvas * 255).astype(np.uint8)).save(buffer, format="PNG")
             row.image_png, row.model_version = buffer.getvalue(), "old-model"
@@ -146,7 +146,7 @@ def test_reindex_refits_references_stored_at_another_canvas_size(store: Store, m
     with store.sessions() as session:
         for row in session.scalars(select(Reference)):
             with Image.open(io.BytesIO(row.image_png)) as image:
-                assert image.size == (280, 120)  # the stored canvas is kept; it is refitted to embed
+                assert image.size == (220, 150)  # the stored canvas is kept; it is refitted to embed
             assert float(embedding_from_bytes(row.embedding) @ original[row.id]) > 0.95
     assert verify_signature(store, model, "gita", signature_png(8, 4)).match
 

@@ -73,7 +73,7 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
-    from siamese.network import NetworkConfig
+    from siamese.network import TINY_NETWORK
     from siamese.training import FoldError, TrainConfig, train
 
     overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
@@ -88,10 +88,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     if (folds is None) != (fold is None) or (folds is not None and fold > folds):
         raise click.UsageError("--folds N and --fold K (1 <= K <= N) go together")
     config = replace(TrainConfig(), **{k: v for k, v in overrides.items() if v is not None})
-    if tiny:  # 16 channels or more: with 8, TensorFlow 2.21's oneDNN filter gradient corrupted the heap
-        # on 120x280 canvases (glibc abort in tests; the shipped network, 32 and up, trained without it)
-        config = replace(config, network=NetworkConfig(stem_filters=16, stages=((16, 1), (32, 1)),
-                                                       embedding_dim=256))
+    if tiny:
+        config = replace(config, network=TINY_NETWORK)
     command = "sigverify " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     try:
         card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,

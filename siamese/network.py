@@ -29,6 +29,13 @@ class NetworkConfig:
     dropout: float = 0.1
 
 
+# A much smaller twin for tests and smoke runs (`sigverify train --tiny`). At least 16 channels: with
+# 8, TensorFlow 2.21's oneDNN filter gradient (MklConvCustomBackpropFilterOp) corrupted the heap on
+# 120x280 canvases (a glibc abort in the tests' tiny trainings; 150x220 and oneDNN off were fine).
+# The shipped twin (24 channels and up) trained without an abort, which does not prove it immune.
+TINY_NETWORK = NetworkConfig(stem_filters=16, stages=((16, 1), (32, 1)))
+
+
 def build_twin(config: NetworkConfig = NetworkConfig()) -> keras.Model:
     """The embedding tower: a small residual CNN ending in Dense + L2 normalisation."""
     image = keras.Input((config.height, config.width, 1), name="image")

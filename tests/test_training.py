@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from siamese.evaluation import Trials, build_trials, summarize
 from siamese.model import SignatureModel, card_path_for
-from siamese.network import NetworkConfig
+from siamese.network import TINY_NETWORK
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 from siamese.training import TrainConfig, Trainer, load_training_data, validate, writer_probabilities
 from tests.synthetic import write_cedar_layout
@@ -256,7 +256,7 @@ def test_balanced_sampling_gives_each_dataset_an_equal_share():
 def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_path):
     """With averaging on, the validated weights lag the raw ones; with decay 0 they are the raw ones."""
     config = replace(TrainConfig(), epochs=1, steps_per_epoch=6, writers_per_batch=6, seed=3, ema_decay=0.998,
-                     network=NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1))))
+                     network=TINY_NETWORK)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     averaged = Trainer(data, config, tmp_path / "a")
     averaged.run_epoch(0, progress=False)
@@ -270,7 +270,7 @@ def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_
 
 
 def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset, tmp_path):
-    tiny = NetworkConfig(stem_filters=8, stages=((8, 1), (16, 1)))
+    tiny = TINY_NETWORK
     config = replace(TrainConfig(), epochs=1, steps_per_epoch=4, writers_per_batch=6, seed=3, ema_decay=0.998,
                      select_after_head_fit=True, network=tiny)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)

@@ -30,9 +30,10 @@ class NetworkConfig:
 
 
 # A much smaller twin for tests and smoke runs (`sigverify train --tiny`). At least 16 channels: with
-# 8, TensorFlow 2.21's oneDNN filter gradient (MklConvCustomBackpropFilterOp) corrupted the heap on
-# 120x280 canvases (a glibc abort in the tests' tiny trainings; 150x220 and oneDNN off were fine).
-# The shipped twin (24 channels and up) trained without an abort, which does not prove it immune.
+# 8, training on 120x280 canvases corrupted the heap under TensorFlow 2.21's oneDNN kernels (glibc
+# aborted inside MklConvCustomBackpropFilterOp, where it noticed; 150x220 and oneDNN off were fine;
+# TensorFlow issues 117700 and 123109 report oneDNN heap corruption in 2.21 matmuls). The shipped
+# twin (24 channels and up) trained without an abort, which does not prove it immune.
 TINY_NETWORK = NetworkConfig(stem_filters=16, stages=((16, 1), (32, 1)))
 
 

@@ -137,6 +137,8 @@ def _before_file(revision: str, directory: Path) -> Path | None:
 def run(before: str = BEFORE_REVISION) -> dict:
     """Measure every case and variant: ``{"cases": {case: {variant: measurements}}}``, the revision
     of the ``before`` code and each variant's largest peak."""
+    from siamese.preprocess import refit_canvas  # here, not at the top: the children must not load it
+
     results: dict = {}
     with tempfile.TemporaryDirectory(prefix="preprocess-memory-") as temporary:
         directory = Path(temporary)
@@ -150,7 +152,9 @@ def run(before: str = BEFORE_REVISION) -> dict:
                 results[case][variant] = _run_child(path, variant, canvas_file, before_file)
                 canvases[variant] = np.load(canvas_file)
             for variant in variants:
-                difference = float(np.abs(canvases[variant] - canvases["full size"]).mean())
+                # "before" may be of an older canvas size (150x220 until 2026-12-04): refitted first
+                canvas = refit_canvas(canvases[variant])
+                difference = float(np.abs(canvas - canvases["full size"]).mean())
                 results[case][variant]["difference_from_full_size"] = difference
     summary = {
         f"max_peak_mb_{variant.replace(' ', '_')}": max(r[variant]["peak_mb"] for r in results.values())

@@ -12,7 +12,8 @@ preprocessed by three variants, each in its own new Python process:
 
 Reports the peak resident size of the process (Linux VmHWM), its growth over the process after its
 imports and reading the file, the time of the call, and how far each canvas is from the full-size
-one (mean absolute difference; another writer's signature is >= 0.042 away).
+one (mean absolute difference; another writer's signature is >= 0.042 away; a ``before`` canvas of
+another size is refitted into this version's first, which adds its own resampling).
 
     python -m bench.preprocess_memory [--before 91e0179] [--json]
 """

@@ -270,9 +270,8 @@ def test_saved_model_holds_the_weight_average_not_the_last_weights(dataset, tmp_
 
 
 def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset, tmp_path):
-    tiny = TINY_NETWORK
     config = replace(TrainConfig(), epochs=1, steps_per_epoch=4, writers_per_batch=6, seed=3, ema_decay=0.998,
-                     select_after_head_fit=True, network=tiny)
+                     select_after_head_fit=True, network=TINY_NETWORK)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     trainer = Trainer(data, config, tmp_path / "w")
     trainer.run_epoch(0, progress=False)

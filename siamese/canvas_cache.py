@@ -21,7 +21,7 @@ from siamese.datasets import SignatureRecord, load_dataset
 from siamese.errors import ImageError
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH, preprocess
 
-PREPROCESS_VERSION = "6"
+PREPROCESS_VERSION = "7"
 
 
 def _cache_file(cache_dir: Path, path: Path) -> Path:

@@ -80,9 +80,11 @@ UNEVEN_LIGHT = 24
 # RULE_MIN_LENGTH pixels long, level within RULE_BAND pixels either way (a 3-pixel line up to 0.7
 # degrees off on a 640-pixel page), that reaches past the rest of the ink by RULE_OVERHANG of the page
 # (and RULE_MIN_OVERHANG pixels) on its two sides together (a vertical one: near the page's left or
-# right side, RULE_EDGE), is not handwriting; nor is a hollow
-# rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped, except where strokes
-# cross or touch them. A page cropped tight to the ink keeps all of it.
+# right side, RULE_EDGE), or that runs from one side of the page to the other (to within RULE_CUT
+# pixels: handwriting ends inside the page, a printed line is cut by its edge), is not handwriting;
+# nor is a hollow rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped,
+# except where strokes cross or touch them. A page cropped tight to the ink keeps all of it, unless
+# a level stroke half its width long is both its leftmost and its rightmost ink.
 RULE_FRACTION = 0.5
 RULE_MIN_LENGTH = 100  # at 50, the stems of letters on pages cropped tight to the ink
 RULE_BAND = 1
@@ -90,6 +92,7 @@ RULE_OVERHANG = 0.05
 RULE_MIN_OVERHANG = 20  # a word's headline (Devanagari) reaches 13 pixels past its letters
 FRAME_MIN_SIDE = 50
 RULE_EDGE = 0.05  # vertical rules only this close to the page's sides (frames anywhere)
+RULE_CUT = 1
 # Strokes keep the ink they share with a rule (see _strokes_across): the band's ink connected to
 # the ink outside, and the line's pixels where a stroke crosses it: a run across the line at most
 # CROSSING_MAX_RUN long with a stroke's ink within CROSSING_REACH pixels beyond both its ends. A
@@ -486,7 +489,8 @@ def _level_lines(mask: np.ndarray, length: int, axis: int) -> np.ndarray:
 def _overhanging(lines: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
     """The connected pieces of ``lines`` that reach past the rest of the ink along ``axis`` by
     ``RULE_OVERHANG`` of the page (and ``RULE_MIN_OVERHANG`` pixels) on their two sides together
-    (the rest empty: every piece); vertical ones only within ``RULE_EDGE`` of the page's sides."""
+    (the rest empty: every piece), or that run from one side of the page to the other (``RULE_CUT``);
+    vertical ones only within ``RULE_EDGE`` of the page's sides."""
     rest = np.flatnonzero(_drop_specks(mask & ~lines).any(axis=1 - axis))  # not the lines' stray ends
     labels, _ = ndimage.label(lines, structure=np.ones((3, 3), dtype=bool))
     margin = max(RULE_OVERHANG * mask.shape[axis], RULE_MIN_OVERHANG)
@@ -497,7 +501,9 @@ def _overhanging(lines: np.ndarray, mask: np.ndarray, axis: int) -> np.ndarray:
         start, stop = box[axis].start, box[axis].stop - 1
         if axis == 0 and edge <= box[1].start and box[1].stop <= across - edge:
             continue  # a vertical line away from the page's sides: a letter's stem, not a rule
-        if rest.size == 0 or max(rest[0] - start, 0) + max(stop - rest[-1], 0) >= margin:
+        side_to_side = start <= RULE_CUT and stop >= mask.shape[axis] - 1 - RULE_CUT
+        if (side_to_side or rest.size == 0
+                or max(rest[0] - start, 0) + max(stop - rest[-1], 0) >= margin):
             keep[box] |= labels[box] == number
     return keep
 

@@ -84,7 +84,9 @@ UNEVEN_LIGHT = 24
 # pixels: handwriting ends inside the page, a printed line is cut by its edge), is not handwriting;
 # nor is a hollow rectangle of level lines of at least FRAME_MIN_SIDE a side. Both are dropped,
 # except where strokes cross or touch them. A page cropped tight to the ink keeps all of it, unless
-# a level stroke half its width long is both its leftmost and its rightmost ink.
+# the crop comes within RULE_CUT pixels of both ends of a level stroke at least RULE_FRACTION of
+# the page and RULE_MIN_LENGTH pixels long (a crop with no margin; an upright stroke only near the
+# page's left or right side).
 RULE_FRACTION = 0.5
 RULE_MIN_LENGTH = 100  # at 50, the stems of letters on pages cropped tight to the ink
 RULE_BAND = 1
@@ -92,7 +94,7 @@ RULE_OVERHANG = 0.05
 RULE_MIN_OVERHANG = 20  # a word's headline (Devanagari) reaches 13 pixels past its letters
 FRAME_MIN_SIDE = 50
 RULE_EDGE = 0.05  # vertical rules only this close to the page's sides (frames anywhere)
-RULE_CUT = 1
+RULE_CUT = 1  # a line cut by the page's edge ends within this many pixels of it
 # Strokes keep the ink they share with a rule (see _strokes_across): the band's ink connected to
 # the ink outside, and the line's pixels where a stroke crosses it: a run across the line at most
 # CROSSING_MAX_RUN long with a stroke's ink within CROSSING_REACH pixels beyond both its ends. A

@@ -252,9 +252,11 @@ def dataset_pages(roots: list[Path] | None = None) -> dict[str, dict[str, Any]]:
     return results
 
 
-def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None = None) -> dict[str, Any]:
-    """Signatures cropped to their ink (2-pixel margin), as written and with strokes 4 pixels wider:
-    on how many does ``drop_printed_rules`` drop ink? Pages with rules of their own are left out."""
+def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None = None,
+                margin: int = 2) -> dict[str, Any]:
+    """Signatures cropped to their ink (``margin`` pixels of paper around it), as written and with
+    strokes 4 pixels wider: on how many does ``drop_printed_rules`` drop ink? Pages with rules of
+    their own are left out."""
     import random
 
     from siamese.datasets import load_dataset
@@ -274,14 +276,15 @@ def tight_crops(per_dataset: int = 150, seed: int = 1, roots: list[Path] | None 
             for wider in (False, True):
                 page = np.asarray(Image.fromarray(gray).filter(ImageFilter.MinFilter(5))) if wider else gray
                 top, bottom, left, right = _ink_box(page)
-                crop = np.ascontiguousarray(page[max(0, top - 2) : bottom + 3, max(0, left - 2) : right + 3])
+                crop = np.ascontiguousarray(page[max(0, top - margin) : bottom + margin + 1,
+                                                 max(0, left - margin) : right + margin + 1])
                 mask = page_ink(crop)[1]
                 dropped = drop_printed_rules(mask)
                 if dropped is not mask:
                     kept = float(dropped.sum() / mask.sum())
                     changed.append({"file": f"{root.name}/{record.path.relative_to(root)}",
                                     "wider": wider, "ink_dropped": round(1 - kept, 4)})
-    return {"pages": pages, "crops": 2 * pages, "changed": changed}
+    return {"margin": margin, "pages": pages, "crops": 2 * pages, "changed": changed}
 
 
 if __name__ == "__main__":
@@ -292,12 +295,14 @@ if __name__ == "__main__":
                              "drops printed rules from")
     parser.add_argument("--tight-crops", action="store_true",
                         help="instead: does preprocessing drop ink from signatures cropped to their ink?")
+    parser.add_argument("--margin", type=int, default=2,
+                        help="with --tight-crops: pixels of paper left around the ink")
     parser.add_argument("--writers", choices=("test", "validation"), default="test",
                         help="the model card's split whose writers are scored")
     parser.add_argument("--model", type=Path, help="another model than the shipped one")
     options = parser.parse_args()
     if options.tight_crops:
-        print(json.dumps(tight_crops(), indent=1))
+        print(json.dumps(tight_crops(margin=options.margin), indent=1))
     elif options.pages:
         print(json.dumps(dataset_pages(), indent=1))
     else:

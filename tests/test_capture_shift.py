@@ -127,6 +127,23 @@ def test_tight_crops_of_handwriting_keep_their_ink(tmp_path: Path):
         page[100 : 100 + image.height, 200 : 200 + image.width] = np.asarray(image.convert("L"))
     page[200:203, :] = 60  # a printed line reaching far past the signature: a page with a rule
     Image.fromarray(page).save(lined)
-    result = capture_shift.tight_crops(per_dataset=9, roots=[root])
-    assert result["pages"] == 8 and result["crops"] == 16  # the lined page is left out
-    assert result["changed"] == []
+    for margin in (2, 0):
+        result = capture_shift.tight_crops(per_dataset=9, roots=[root], margin=margin)
+        assert result["pages"] == 8 and result["crops"] == 16  # the lined page is left out
+        assert result["changed"] == []
+
+
+def test_a_crop_with_no_margin_cuts_a_level_underline_at_both_ends(tmp_path: Path):
+    """The limit of the side-to-side rule: an underline as wide as the ink, level within a pixel,
+    is taken for a printed line once the crop leaves no paper beyond its ends."""
+    root = write_cedar_layout(tmp_path / "cedar", writers=1, genuine=1, forgeries=0)
+    path = next((root / "full_org").iterdir())
+    with Image.open(path) as image:
+        gray = np.array(image.convert("L"))
+    ink = gray < 128
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    gray[rows[-1] - 2 : rows[-1] + 1, cols[0] : cols[-1] + 1] = 30
+    Image.fromarray(gray).save(path)
+    assert capture_shift.tight_crops(per_dataset=1, roots=[root], margin=2)["changed"] == []
+    changed = capture_shift.tight_crops(per_dataset=1, roots=[root], margin=0)["changed"]
+    assert [entry["wider"] for entry in changed] == [False, True]

@@ -4,7 +4,9 @@ A batch the size ``sigverify train`` uses (16 writers x 6 images = 96 canvases, 
 through the twin in training mode, then the gradient of a loss on its embeddings is taken; the
 median of ``--rounds`` steps is reported (the first, which traces the graph, is left out). The
 elastic warp's bilinear sampler (``siamese.augment._bilinear_sample``) is timed the same way on that
-batch beside ``keras.ops.image.map_coordinates``, which computes the same numbers. Run it twice to compare
+batch beside ``keras.ops.image.map_coordinates``, which computes the same numbers, and so is the whole
+augmentation (``augment_batch``) and its pooling in TensorFlow's one-channel layout beside the batch
+as channels (``siamese.augment._pool``, the same numbers). Run it twice to compare
 TensorFlow settings, which must be fixed before TensorFlow is imported, e.g.
 
     TF_ENABLE_ONEDNN_OPTS=0 python -m bench.train_step; TF_ENABLE_ONEDNN_OPTS=1 python -m bench.train_step
@@ -58,6 +60,23 @@ def sampler_timings(rounds: int, batch: int, height: int, width: int) -> dict:
     return {"warp_sampler_s": ours, "keras_map_coordinates_s": theirs, "warp_sampler_speedup": theirs / ours}
 
 
+def pooling_timings(rounds: int, batch: int, height: int, width: int) -> dict:
+    """Seconds of ``augment_batch`` (standard profile) and of its 3x3 pooling on the whole batch, run
+    as one channel (TensorFlow's layout) and with the batch as the channels (``augment._pool``)."""
+    import tensorflow as tf
+
+    from siamese.augment import _pool, augment_batch
+
+    images = tf.constant(np.random.default_rng(2).random((batch, height, width, 1), dtype=np.float32))
+    one_channel = _median_seconds(tf.function(lambda x: tf.nn.max_pool2d(x, 3, 1, "SAME")), images,
+                                  rounds=rounds)
+    as_channels = _median_seconds(tf.function(lambda x: _pool(tf.nn.max_pool2d, x, 3)), images,
+                                  rounds=rounds)
+    return {"augment_s": _median_seconds(tf.function(augment_batch), images, rounds=rounds),
+            "pool_one_channel_s": one_channel, "pool_batch_as_channels_s": as_channels,
+            "augment_pooling_speedup": one_channel / as_channels}
+
+
 def run(rounds: int = 6, batch: int = 96) -> dict:
     """Median seconds of a forward pass, of a forward + backward pass and of the warp sampler beside
     Keras' (``sampler_timings``), and the oneDNN setting."""
@@ -82,6 +101,7 @@ def run(rounds: int = 6, batch: int = 96) -> dict:
     timings = {f"{name}_s": _median_seconds(step, images, rounds=rounds)
                for name, step in (("forward", forward), ("forward_backward", gradient))}
     timings.update(sampler_timings(rounds, batch, config.height, config.width))
+    timings.update(pooling_timings(rounds, batch, config.height, config.width))
     return {"batch": batch, "tf_enable_onednn_opts": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), **timings}
 
 

@@ -9,7 +9,16 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from siamese.augment import PROFILES, _bilinear_sample, augment_batch, elastic_warp, finer_pen
+from siamese.augment import (
+    PROFILES,
+    _bilinear_sample,
+    _pool,
+    _where_chosen,
+    augment_batch,
+    elastic_warp,
+    finer_pen,
+    pen_width,
+)
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
 
 
@@ -33,6 +42,26 @@ def test_bilinear_sample_matches_keras_map_coordinates_inside_and_outside_the_ca
     expected = keras.ops.image.map_coordinates(images, tf.stack([batch, rows, cols]), order=1,
                                                fill_mode="constant", fill_value=0.0)
     np.testing.assert_allclose(_bilinear_sample(images, rows, cols).numpy(), np.asarray(expected), atol=1e-5)
+
+
+@pytest.mark.parametrize("chosen", [(0, 0, 0, 0), (1, 1, 1, 1), (1, 0, 0, 1)])
+def test_pen_width_and_blur_change_the_chosen_canvases_only_as_the_whole_batch_formula_does(chosen):
+    """The augmentation pools only the images drawn for a change, with the batch as channels; the
+    result must be the dense formula's: every image pooled in TensorFlow's layout, then blended."""
+    images = _canvases()
+    dilate = tf.constant(chosen, tf.float32)[:, None, None, None]
+    erode = tf.constant((1, 1, 0, 1), tf.float32)[:, None, None, None]
+    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
+    eroded = -tf.nn.max_pool2d(-images, 2, 1, "SAME")
+    expected = dilate * dilated + (1 - dilate) * images
+    expected = erode * (1 - dilate) * eroded + (1 - erode * (1 - dilate)) * expected
+    np.testing.assert_array_equal(pen_width(images, dilate, erode).numpy(), expected.numpy())
+    blurred = _where_chosen(dilate, lambda some: _pool(tf.nn.avg_pool2d, some, 3), images)
+    expected = dilate * tf.nn.avg_pool2d(images, 3, 1, "SAME") + (1 - dilate) * images
+    np.testing.assert_allclose(blurred.numpy(), expected.numpy(), atol=1e-6)
+    changed = pen_width(images, dilate, erode).numpy()
+    for index, (wider, narrower) in enumerate(zip(chosen, (1, 1, 0, 1))):
+        assert np.array_equal(changed[index], images.numpy()[index]) == (not wider and not narrower)
 
 
 def test_elastic_warp_without_displacement_is_the_identity_and_with_it_moves_ink():

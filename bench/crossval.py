@@ -23,6 +23,10 @@ later, so a recipe cross-validated in one session can be compared with one run i
     python -m bench.crossval PREFIX [OTHER_PREFIX] [--seeds 5] [--rounds 1000] [--partial]
                              [--save-dir bench/cv-results]
     python -m bench.crossval bench/cv-results/cv3.npz runs/cv3-ema   # A saved, B from its runs
+
+A cross-validation too long for one session is saved with ``--partial`` after its first folds, and
+the next session trains the rest (``CV_CONTINUE=bench/cv-results/NAME.npz bench/crossval.sh``) and
+joins them to it: ``python -m bench.crossval PREFIX --continue NAME.npz --save-dir DIR``.
 """
 
 from __future__ import annotations
@@ -39,12 +43,12 @@ from bench.compare_models import pooled_eer, writer_trials
 VARIANTS = ("best", "last")
 
 
-def fold_dirs(prefix: str, partial: bool = False) -> list[Path]:
+def fold_dirs(prefix: str, partial: bool = False, first: int = 1) -> list[Path]:
     """The runs ``PREFIX-fold1`` ... ``PREFIX-foldN``, every one finished and one fold of the same N;
-    with ``partial``, the finished ones up to the first that is not."""
+    with ``partial``, the finished ones up to the first that is not; from fold ``first`` on."""
     runs = []
     folds = None
-    for fold in range(1, 1000):
+    for fold in range(first, 1000):
         card_file = Path(f"{prefix}-fold{fold}") / "model.json"
         if folds is not None and fold > folds:
             break
@@ -97,9 +101,9 @@ def fold_trials(runs: list[Path], cards: list[dict], seeds: int,
                                   seeds) for epoch in VARIANTS} for run, card in zip(runs, cards)]
 
 
-def fold_cards(prefix: str, partial: bool) -> tuple[list[Path], list[dict]]:
-    """The fold runs of a prefix and their cards, each read once."""
-    runs = fold_dirs(prefix, partial)
+def fold_cards(prefix: str, partial: bool, first: int = 1) -> tuple[list[Path], list[dict]]:
+    """The fold runs of a prefix (from fold ``first``) and their cards, each read once."""
+    runs = fold_dirs(prefix, partial, first)
     return runs, [json.loads((run / "model.json").read_text()) for run in runs]
 
 
@@ -122,6 +126,37 @@ def recipe(source: str, seeds: int, partial: bool,
     runs, cards = fold_cards(source, partial)
     folds = fold_trials(runs, cards, seeds, top)
     return folds, summary(source, folds, cards, seeds, top)
+
+
+def continued(saved: tuple[list[dict[str, dict]], dict], folds: list[dict[str, dict]], result: dict,
+              ) -> tuple[list[dict[str, dict]], dict]:
+    """A saved recipe's first folds joined with the next ones scored in a later session (``result``
+    their summary): one recipe, as if scored at once. Refused unless the later folds are the next
+    ones of the same cross-validation, of the same recipe, scored the same way."""
+    saved_folds, before = saved
+    planned, done = before["folds_planned"], before["folds"]
+    fold_numbers = [run["hyperparameters"].get("fold") for run in result["runs"]]
+    if result["folds_planned"] != planned or fold_numbers != list(range(done + 1, done + 1 + len(folds))):
+        raise SystemExit(f"the runs are folds {fold_numbers} of {result['folds_planned']}, not the next "
+                         f"ones after the saved {done} of {planned}")
+    recipe_of = [{key: value for key, value in run["hyperparameters"].items() if key != "fold"}
+                 for run in before["runs"] + result["runs"]]
+    if any(other != recipe_of[0] for other in recipe_of):
+        raise SystemExit("the saved folds and the new ones were trained with different settings")
+    if (before["seeds"], before.get("top")) != (result["seeds"], result["top"]):
+        raise SystemExit("the saved folds were scored over other reference draws or another decision rule")
+    joined = saved_folds + folds
+    curves = [before["validation_eer_by_epoch"], result["validation_eer_by_epoch"]]
+    length = min(len(curve) for curve in curves)
+    weights = (done, len(folds))
+    return joined, {
+        **before, "prefix": [before["prefix"], result["prefix"]], "folds": len(joined),
+        "writers": before["writers"] + result["writers"], "runs": before["runs"] + result["runs"],
+        **{f"eer_skilled_{v}": fold_mean(joined, v) for v in VARIANTS},
+        **{f"per_fold_{v}": before[f"per_fold_{v}"] + result[f"per_fold_{v}"] for v in VARIANTS},
+        "validation_eer_by_epoch": [round((weights[0] * a + weights[1] * b) / sum(weights), 4)
+                                    for a, b in zip(curves[0][:length], curves[1][:length])],
+    }
 
 
 def save_recipe(path: Path, folds: list[dict[str, dict]], result: dict) -> None:
@@ -244,6 +279,9 @@ def main() -> None:
     parser.add_argument("--save-dir", type=Path,
                         help="write each recipe scored from its runs to DIR/NAME.npz")
     parser.add_argument("--force", action="store_true", help="overwrite a saved NAME.npz")
+    parser.add_argument("--continue", dest="continue_from", type=Path,
+                        help="a NAME.npz saved with --partial: score the prefix's next folds only and "
+                             "join them to it (a cross-validation run over two sessions)")
     parser.add_argument("--top", type=int, default=None,
                         help="score runs with the mean of the query's TOP best references (0: all K; "
                              "default: each run's head settings). A saved file without it in its "
@@ -251,7 +289,12 @@ def main() -> None:
     args = parser.parse_args()
     sources = [source for source in (args.prefix, args.other_prefix) if source]
     saved = {source: load_recipe(Path(source)) for source in sources if source.endswith(".npz")}
-    pending = {source: fold_cards(source, args.partial) for source in sources if source not in saved}
+    earlier = load_recipe(args.continue_from) if args.continue_from else None
+    if earlier and (len(sources) != 1 or sources[0] in saved):
+        raise SystemExit("--continue takes one prefix of fold runs")
+    after = earlier[1]["folds"] if earlier else 0
+    pending = {source: fold_cards(source, args.partial, after + 1) for source in sources
+               if source not in saved}
     # everything that can refuse does so before the (minutes of) scoring
     described = [(fold_splits_of_summary(saved[s][1]), saved[s][1]["seeds"], saved[s][1].get("top"))
                  if s in saved else
@@ -272,7 +315,7 @@ def main() -> None:
     targets = {source: args.save_dir / f"{Path(source).name}.npz"
                for source in pending} if args.save_dir else {}
     for target in targets.values():
-        if target.exists() and not args.force:
+        if target.exists() and not args.force and target != args.continue_from:
             raise SystemExit(f"{target} exists: it may hold another recipe (--force overwrites it)")
     recipes = []
     for source in sources:
@@ -282,6 +325,8 @@ def main() -> None:
         runs, cards = pending[source]
         folds = fold_trials(runs, cards, args.seeds, args.top)
         result = summary(source, folds, cards, args.seeds, args.top)
+        if earlier:
+            folds, result = continued(earlier, folds, result)
         if source in targets:
             save_recipe(targets[source], folds, result)
         recipes.append((folds, result))

@@ -16,7 +16,16 @@ read -r -a EXTRA <<< "${CV_TRAIN_ARGS:-}"
 PREFIX=${CV_OUT:-runs/cv}
 BIN=.venv/bin
 args=(--data "$D/cedar" --data "$D/bhsig260-bengali" --data "$D/bhsig260-hindi")
-for fold in $(seq 1 "$FOLDS"); do
+# CV_CONTINUE=bench/cv-results/NAME.npz (the first folds, saved in an earlier session with
+# `python -m bench.crossval PREFIX --partial --save-dir ...`): train only the folds after them, then
+# join the two into that file
+FIRST=1
+CONTINUE=()
+if [ -n "${CV_CONTINUE:-}" ]; then
+  FIRST=$(( $($BIN/python -c 'import json, sys, numpy; print(json.loads(str(numpy.load(sys.argv[1])["summary"]))["folds"])' "$CV_CONTINUE") + 1 ))
+  CONTINUE=(--continue "$CV_CONTINUE")
+fi
+for fold in $(seq "$FIRST" "$FOLDS"); do
   out=$PREFIX-fold$fold
   if [ ! -f "$out/model.json" ]; then
     echo "=== fold $fold of $FOLDS ($(date))"
@@ -27,4 +36,4 @@ for fold in $(seq 1 "$FOLDS"); do
 done
 # the scored trials are also kept in the repository (CV_SAVE_DIR, default bench/cv-results/NAME.npz),
 # since runs/ does not outlive the checkout; such a file stands in for a prefix in bench.crossval
-$BIN/python -m bench.crossval "$PREFIX" --save-dir "${CV_SAVE_DIR:-bench/cv-results}"
+$BIN/python -m bench.crossval "$PREFIX" --save-dir "${CV_SAVE_DIR:-bench/cv-results}" ${CONTINUE[@]+"${CONTINUE[@]}"}

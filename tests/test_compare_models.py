@@ -214,6 +214,43 @@ def test_crossval_saves_what_it_scored_and_compares_a_saved_recipe_with_runs(sco
         _crossval_main(monkeypatch, capsys, saved, root / "other", "--seeds", "2")
 
 
+def test_crossval_joins_folds_scored_in_two_sessions_into_one_recipe(scored_on_fold_runs, monkeypatch,
+                                                                      capsys, tmp_path):
+    """Fold 1 scored and saved with --partial (session one), fold 2 scored later with --continue
+    (session two): the joined file is the recipe scored at once."""
+    import shutil
+
+    root = scored_on_fold_runs
+    whole = _crossval_main(monkeypatch, capsys, root / "cv", "--seeds", "2", "--rounds", "20")
+    shutil.copytree(root / "cv-fold1", tmp_path / "cv-fold1")  # session one: fold 2 not trained yet
+    saved_dir = tmp_path / "saved"
+    _crossval_main(monkeypatch, capsys, tmp_path / "cv", "--partial", "--seeds", "2", "--rounds", "20",
+                   "--save-dir", saved_dir)
+    saved = saved_dir / "cv.npz"
+    with pytest.raises(SystemExit, match="reference draws"):
+        _crossval_main(monkeypatch, capsys, root / "cv", "--continue", saved, "--seeds", "3")
+    with pytest.raises(SystemExit, match="cv-fold2/model.json is missing"):  # nothing to add
+        _crossval_main(monkeypatch, capsys, tmp_path / "cv", "--continue", saved, "--seeds", "2")
+    shutil.copytree(root / "cv-fold2", tmp_path / "other-fold2")  # fold 2 of another cross-validation
+    card_file = tmp_path / "other-fold2" / "model.json"
+    card = json.loads(card_file.read_text())
+    card["hyperparameters"]["folds"] = 3
+    card_file.write_text(json.dumps(card))
+    with pytest.raises(SystemExit, match="not the next ones"):
+        _crossval_main(monkeypatch, capsys, tmp_path / "other", "--continue", saved, "--seeds", "2",
+                       "--partial")
+    joined = _crossval_main(monkeypatch, capsys, root / "cv", "--continue", saved, "--seeds", "2",
+                            "--rounds", "20", "--save-dir", saved_dir)  # session two: fold 2 only
+    assert joined["a"]["folds"] == 2 and joined["a"]["writers"] == whole["a"]["writers"]
+    for key in ("per_fold_last", "per_fold_best", "eer_skilled_last", "eer_skilled_best"):
+        assert joined["a"][key] == pytest.approx(whole["a"][key])
+    # each session's curve is rounded to 4 decimals before they are averaged
+    assert joined["a"]["validation_eer_by_epoch"] == pytest.approx(whole["a"]["validation_eer_by_epoch"],
+                                                                   abs=1e-4)
+    again = _crossval_main(monkeypatch, capsys, saved, root / "cv", "--seeds", "2", "--rounds", "20")
+    assert again["b_minus_a"]["last"]["difference"] == pytest.approx(0.0, abs=1e-12)
+
+
 def test_cv_head_reports_every_setting_against_the_cards_own(scored_on_fold_runs, monkeypatch, capsys):
     from bench import cv_head
 

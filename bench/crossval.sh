@@ -22,7 +22,7 @@ args=(--data "$D/cedar" --data "$D/bhsig260-bengali" --data "$D/bhsig260-hindi")
 FIRST=1
 CONTINUE=()
 if [ -n "${CV_CONTINUE:-}" ]; then
-  FIRST=$(( $($BIN/python -c 'import json, sys, numpy; print(json.loads(str(numpy.load(sys.argv[1])["summary"]))["folds"])' "$CV_CONTINUE") + 1 ))
+  FIRST=$(( $($BIN/python -c 'import sys, pathlib; from bench.crossval import load_recipe; print(load_recipe(pathlib.Path(sys.argv[1]))[1]["folds"])' "$CV_CONTINUE") + 1 ))
   CONTINUE=(--continue "$CV_CONTINUE")
 fi
 for fold in $(seq "$FIRST" "$FOLDS"); do

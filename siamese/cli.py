@@ -39,7 +39,11 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in --work-dir.")
 @click.option("--epochs", type=int, default=None, help="Number of epochs.")
 @click.option("--steps-per-epoch", type=int, default=None, help="Batches per epoch.")
-@click.option("--writers-per-batch", type=int, default=None, help="Writers per batch.")
+@click.option("--writers-per-batch", type=click.IntRange(2), default=None, help="Writers per batch.")
+@click.option("--genuine-per-writer", type=click.IntRange(2), default=None,
+              help="Genuine signatures of each batch writer (default 4).")
+@click.option("--forgeries-per-writer", type=click.IntRange(0), default=None,
+              help="Skilled forgeries of each batch writer, where it has any (default 2).")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.")
 @click.option("--seed", type=int, default=None, help="Seed of the split, sampling and initialisation.")
 @click.option("--split-seed", type=int, default=None,
@@ -67,9 +71,9 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
-                  writers_per_batch, learning_rate, seed, split_seed, no_augment, augment_profile,
-                  balance_datasets, select_after_head_fit, ema_decay, keep, folds, fold, max_minutes, tiny,
-                  quiet) -> None:
+                  writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate, seed,
+                  split_seed, no_augment, augment_profile, balance_datasets, select_after_head_fit,
+                  ema_decay, keep, folds, fold, max_minutes, tiny, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
@@ -77,7 +81,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     from siamese.training import FoldError, TrainConfig, train
 
     overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
-                 "writers_per_batch": writers_per_batch, "learning_rate": learning_rate,
+                 "writers_per_batch": writers_per_batch, "genuine_per_writer": genuine_per_writer,
+                 "forgeries_per_writer": forgeries_per_writer, "learning_rate": learning_rate,
                  "ema_decay": ema_decay, "augment_profile": augment_profile,
                  "augment": False if no_augment else None,  # flags override only when given
                  "balance_datasets": balance_datasets or None,

@@ -14,7 +14,14 @@ from siamese.evaluation import Trials, build_trials, summarize
 from siamese.model import SignatureModel, card_path_for
 from siamese.network import TINY_NETWORK
 from siamese.preprocess import CANVAS_HEIGHT, CANVAS_WIDTH
-from siamese.training import TrainConfig, Trainer, load_training_data, validate, writer_probabilities
+from siamese.training import (
+    BatchSampler,
+    TrainConfig,
+    Trainer,
+    load_training_data,
+    validate,
+    writer_probabilities,
+)
 from tests.synthetic import write_cedar_layout
 from webapp.cli import main
 
@@ -285,6 +292,32 @@ def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset,
     untouched = trainer.serving_model()
     validate(untouched, data, replace(config, select_after_head_fit=False))
     assert untouched.normalisation.strength == 0.0
+
+
+def test_batch_composition_options_reach_the_sampler_and_the_card(dataset, tmp_path):
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "1",
+                                       "--cache-dir", str(tmp_path / "c"), "--genuine-per-writer", "3",
+                                       "--forgeries-per-writer", "4", *TINY])
+    assert result.exit_code == 0, result.output
+    hyperparameters = json.loads(card_path_for(out).read_text())["hyperparameters"]
+    assert (hyperparameters["genuine_per_writer"], hyperparameters["forgeries_per_writer"]) == (3, 4)
+    config = replace(TrainConfig(), writers_per_batch=5, genuine_per_writer=3, forgeries_per_writer=4, seed=3)
+    data = load_training_data([dataset], config, tmp_path / "c", progress=False)
+    _, writer_ids, genuine = BatchSampler(data, config).sample(np.random.default_rng(0))
+    assert len(set(writer_ids.tolist())) == 5
+    for writer in set(writer_ids.tolist()):
+        flags = genuine[writer_ids == writer]
+        assert (int(flags.sum()), int((~flags).sum())) == (3, 4)
+
+
+@pytest.mark.parametrize("option", [["--genuine-per-writer", "1"], ["--forgeries-per-writer", "-1"],
+                                    ["--writers-per-batch", "1"]])
+def test_batch_composition_options_out_of_range_are_refused(dataset, tmp_path, option):
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), *TINY, *option])
+    assert result.exit_code == 2 and "range" in result.output
+    assert not out.exists()
 
 
 def test_no_augment_and_an_augmentation_profile_are_refused_together(dataset, tmp_path):

@@ -2,7 +2,9 @@
 
 Both go from PNG bytes to a vector through the same preprocessing; SigNet gets random weights (only
 its cost matters here). Reports p50/p99 latency at batch 1 and throughput at batch 64, and ratios;
-also the decode and preprocessing alone, the part both share.
+also the decode and preprocessing alone, the part both share. ``sigverify`` is the shipped model as
+the service runs it (the LiteRT runtime, ``siamese.litert``), ``sigverify_tensorflow`` the same
+model embedding with TensorFlow, as SigNet does.
 
     python -m bench.embedding_bench [--rounds 200] [--json]
 """
@@ -102,19 +104,26 @@ def run(rounds: int = 200) -> dict:
     from siamese.preprocess import preprocess
 
     model = SignatureModel.load()
+    tensorflow_model = SignatureModel.load(runtime="tensorflow")
     signet, signet_embed = signet_embedder()
     images = sample_images()
     ours = measure(lambda image: model.embed([image]), model.embed, images, rounds)
+    ours_tensorflow = measure(lambda image: tensorflow_model.embed([image]), tensorflow_model.embed, images,
+                              rounds)
     theirs = measure(lambda image: signet_embed([image]), signet_embed, images, rounds)
     preprocessing = measure(preprocess, lambda batch: [preprocess(image) for image in batch], images, rounds)
     return {
         "machine": {"cores": __import__("os").cpu_count(), "cpu": _cpu_model(),
                     "python": platform.python_version(), "tensorflow": tf.__version__},
-        "sigverify": ours,
+        "sigverify": {**ours, "runtime": model.runtime},
+        "sigverify_tensorflow": ours_tensorflow,
         "signet": theirs,
         "preprocess": preprocessing,  # decode and preprocessing alone (part of both models' times)
         "speedup_batch1_p50": theirs["p50_ms"] / ours["p50_ms"],
         "speedup_batch64": ours["batch64_images_per_s"] / theirs["batch64_images_per_s"],
+        "litert_over_tensorflow_batch1_p50": ours_tensorflow["p50_ms"] / ours["p50_ms"],
+        "litert_over_tensorflow_batch64": (ours["batch64_images_per_s"]
+                                           / ours_tensorflow["batch64_images_per_s"]),
         "parameters": {"sigverify_twin": int(model.twin.count_params()),
                        "signet": int(signet.count_params())},
     }
@@ -142,12 +151,14 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    for name in ("sigverify", "signet", "preprocess"):
+    for name in ("sigverify", "sigverify_tensorflow", "signet", "preprocess"):
         r = result[name]
-        print(f"{name:10s} batch1 p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
+        print(f"{name:20s} batch1 p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
               f"batch64 {r['batch64_images_per_s']:.0f} img/s")
     print(f"speed-up at batch 1 (p50): {result['speedup_batch1_p50']:.1f}x; "
-          f"at batch 64: {result['speedup_batch64']:.1f}x")
+          f"at batch 64: {result['speedup_batch64']:.1f}x; LiteRT over TensorFlow: "
+          f"{result['litert_over_tensorflow_batch1_p50']:.1f}x (batch 1), "
+          f"{result['litert_over_tensorflow_batch64']:.1f}x (batch 64)")
 
 
 if __name__ == "__main__":

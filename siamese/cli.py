@@ -108,6 +108,13 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
         click.echo(f"  test {dataset}: {_one_line(result)}")
 
 
+def _runtime(settings) -> str:
+    """The settings' model runtime (``siamese.litert``), for commands that embed."""
+    from siamese.litert import DEFAULT_RUNTIME
+
+    return getattr(settings, "model_runtime", DEFAULT_RUNTIME)
+
+
 @click.command("evaluate")
 @DATA_OPTION
 @LAYOUT_OPTION
@@ -132,7 +139,8 @@ def evaluate_command(settings, data_dirs, layout, cache_dir, model_path, referen
     """Measure EER (skilled and random forgeries), AUC and FAR/FRR with K references per writer."""
     from siamese.model import SignatureModel
 
-    model = SignatureModel.load(model_path or getattr(settings, "model_path", None))
+    path = model_path or getattr(settings, "model_path", None)
+    model = SignatureModel.load(path, runtime=_runtime(settings))
     result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed)
     if plot is not None:
         from siamese.plots import plot_evaluation
@@ -266,7 +274,7 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     from siamese.training import load_training_writers, refit_head
 
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
-    card = SignatureModel.load(path).card
+    card = SignatureModel.load(path, runtime="tensorflow").card  # the card only
     train_writers = card.get("split", {}).get("train", [])
     if not train_writers:
         raise click.ClickException("the model card has no training writers to fit the head on")
@@ -293,6 +301,29 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     click.echo(f"head refitted on {len(writers)} training writers ({section['pairs']} pairs, "
                f"training accuracy {100 * section['training_accuracy']:.1f}%); "
                f"normalisation {section['score_normalisation']}. Now run: sigverify calibrate")
+
+
+@click.command("export-litert")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              default=None, help="Model file (default: the shipped model).")
+@click.pass_obj
+def export_litert_command(settings, model_path) -> None:
+    """Write the model's twin as a LiteRT flatbuffer beside it (MODEL.tflite).
+
+    The service then embeds through it (faster at batch 1, the same vectors) while it matches the
+    model; run it again after training into, or copying over, the model file.
+    """
+    from siamese.litert import export_twin, litert_path_for
+    from siamese.model import SHIPPED_MODEL, SignatureModel
+
+    path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
+    model = SignatureModel.load(path, runtime="tensorflow")
+    target = litert_path_for(path)
+    size = export_twin(model.twin, target)
+    if not model.use_litert(target):  # the warning above says why
+        target.unlink(missing_ok=True)
+        raise click.ClickException(f"LiteRT cannot embed with the flatbuffer of {path}: nothing written")
+    click.echo(f"wrote {target} ({size / 1e6:.1f} MB); LiteRT gives the model's vectors")
 
 
 @click.command("model-card")
@@ -343,7 +374,7 @@ def calibrate_command(settings, data_dirs, layout, cache_dir, model_path, target
     if target_far is not None and target_frr is not None:
         raise click.UsageError("give --target-far or --target-frr, not both")
     path = Path(model_path or getattr(settings, "model_path", None) or SHIPPED_MODEL)
-    model = SignatureModel.load(path)
+    model = SignatureModel.load(path, runtime=_runtime(settings))
     if top is not None:
         model.normalisation = replace(model.normalisation, top=top)
     result, trials = _evaluate(model, data_dirs, layout, cache_dir, references, writers, seed=0)

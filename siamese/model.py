@@ -11,6 +11,14 @@ from typing import Any
 import numpy as np
 
 from siamese.errors import ModelError
+from siamese.litert import (
+    DEFAULT_RUNTIME,
+    RUNTIMES,
+    LiteTwin,
+    litert_path_for,
+    load_lite_twin,
+    probe_canvases,
+)
 from siamese.preprocess import (
     CANVAS_HEIGHT,
     CANVAS_WIDTH,
@@ -71,18 +79,24 @@ class SignatureModel:
         spec = tf.TensorSpec([None, CANVAS_HEIGHT, CANVAS_WIDTH, 1], tf.float32)
         self._embed_fn = tf.function(lambda batch: twin(batch, training=False),
                                      input_signature=[spec], autograph=False)
+        self._lite: LiteTwin | None = None
 
     @classmethod
-    def load(cls, path: str | Path | None = None) -> SignatureModel:
+    def load(cls, path: str | Path | None = None, runtime: str = DEFAULT_RUNTIME) -> SignatureModel:
         """Load a saved model (default: the shipped weights) with ``safe_mode=True``.
 
+        ``runtime`` "litert" embeds through the LiteRT flatbuffer beside the file when it gives the
+        same vectors (``siamese.litert``), "tensorflow" always with TensorFlow.
+
         Raises:
-            ModelError: the file is missing or is not a sigverify model.
+            ModelError: the file is missing or is not a sigverify model, or the runtime is unknown.
         """
         import keras
 
         import siamese.layers  # noqa: F401  (registers the custom layers)
 
+        if runtime not in RUNTIMES:
+            raise ModelError(f"unknown model runtime {runtime!r}: use one of {', '.join(RUNTIMES)}")
         model_path = Path(path) if path is not None else SHIPPED_MODEL
         if not model_path.is_file():
             raise ModelError(f"model file not found: {model_path}")
@@ -99,7 +113,21 @@ class SignatureModel:
             raise ModelError(f"cannot read the model card {card_file}: {error}") from None
         if not isinstance(card, dict):
             raise ModelError(f"the model card {card_file} is not a JSON object")
-        return cls(siamese_model, file_sha256(model_path), card)
+        model = cls(siamese_model, file_sha256(model_path), card)
+        if runtime == "litert":
+            model.use_litert(litert_path_for(model_path))
+        return model
+
+    def use_litert(self, path: Path) -> bool:
+        """Embed through the LiteRT flatbuffer at ``path`` from now on if it gives this twin's vectors
+        (see ``siamese.litert``); returns whether it does. Otherwise TensorFlow embeds, as before."""
+        self._lite = load_lite_twin(path, self._embed_fn(probe_canvases()).numpy())
+        return self._lite is not None
+
+    @property
+    def runtime(self) -> str:
+        """What embeds: "litert" or "tensorflow"."""
+        return "litert" if self._lite is not None else "tensorflow"
 
     @classmethod
     def untrained(cls, seed: int = 0) -> SignatureModel:
@@ -130,9 +158,10 @@ class SignatureModel:
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[..., None]
+        lite = self._lite
         parts = [
-            self._embed_fn(batch[start : start + EMBED_BATCH]).numpy()
-            for start in range(0, len(batch), EMBED_BATCH)
+            lite(part) if lite is not None else self._embed_fn(part).numpy()
+            for part in (batch[start : start + EMBED_BATCH] for start in range(0, len(batch), EMBED_BATCH))
         ]
         if not parts:
             return np.zeros((0, self.embedding_dim), dtype=np.float32)

@@ -19,7 +19,9 @@ class Settings:
     """Configuration of one sigverify process.
 
     ``database_url`` and ``model_path`` default to values derived from ``data_dir`` and the
-    shipped weights; ``threshold`` None means "the model's calibrated threshold".
+    shipped weights; ``threshold`` None means "the model's calibrated threshold". ``model_runtime``
+    is what embeds (``siamese.litert``): "litert" (the flatbuffer beside the model file, when it
+    matches the model) or "tensorflow".
 
     Enrollment policy (see ``enroll.policy``): ``enroll_consistency_threshold`` (None: the decision
     threshold) and ``enroll_cross_match_threshold`` (None: the decision threshold) set when the
@@ -45,6 +47,7 @@ class Settings:
     data_dir: Path = Path("var")
     database_url: str = ""
     model_path: Path | None = None
+    model_runtime: str = "litert"
     threshold: float | None = None
     ivf_min_size: int = 100_000
     max_upload_bytes: int = 10 * 1024 * 1024

@@ -60,11 +60,15 @@ def write_signature(folder: Path, writer: int, sample: int, forgery: bool = Fals
 
 @pytest.fixture(scope="session")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """An untrained model (seed 0) saved as a .keras file, built once per session."""
+    """An untrained model (seed 0) saved as a .keras file with its LiteRT flatbuffer beside it (so the
+    service embeds as it does by default), built once per session."""
+    from siamese.litert import export_twin, litert_path_for
     from siamese.model import SignatureModel
 
     path = tmp_path_factory.mktemp("model") / "untrained.keras"
-    SignatureModel.untrained(0).keras_model.save(path)
+    untrained = SignatureModel.untrained(0)
+    untrained.keras_model.save(path)
+    export_twin(untrained.twin, litert_path_for(path))
     return path
 
 

@@ -76,7 +76,7 @@ def _similarity(distance: np.ndarray) -> np.ndarray:
 def fake_loader(delay: float = 0.0):  # type: ignore[no-untyped-def]
     """A replacement for ``SignatureModel.load``: a fake whose version is the file's sha256."""
 
-    def load(path: str | Path | None = None) -> FakeSignatureModel:
+    def load(path: str | Path | None = None, runtime: str = "litert") -> FakeSignatureModel:
         version = file_sha256(Path(path)) if path is not None else "fake"
         return FakeSignatureModel(version, delay=delay)
 

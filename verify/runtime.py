@@ -11,7 +11,7 @@ from store.settings import Settings
 if TYPE_CHECKING:
     from siamese.model import SignatureModel
 
-_MODELS: dict[tuple[str, int, int], SignatureModel] = {}
+_MODELS: dict[tuple[str, str, int, int], SignatureModel] = {}
 
 
 def model_file(settings: Settings) -> Path:
@@ -22,17 +22,17 @@ def model_file(settings: Settings) -> Path:
 
 
 def load_signature_model(settings: Settings) -> SignatureModel:
-    """The SignatureModel of ``settings``, loaded once per process per file.
+    """The SignatureModel of ``settings``, loaded once per process per file and runtime.
 
     Raises:
-        ModelError: the file is missing or not a sigverify model.
+        ModelError: the file is missing or not a sigverify model, or the runtime is unknown.
     """
     from siamese.model import SignatureModel
 
     path = model_file(settings).resolve()
-    key = (str(path), *_file_stamp(path))
+    key = (str(path), settings.model_runtime, *_file_stamp(path))
     if key not in _MODELS:
-        _MODELS[key] = SignatureModel.load(path)
+        _MODELS[key] = SignatureModel.load(path, runtime=settings.model_runtime)
     return _MODELS[key]
 
 

@@ -10,6 +10,7 @@ from enroll.cli import enroll_command, import_command
 from siamese.cli import (
     calibrate_command,
     evaluate_command,
+    export_litert_command,
     fit_head_command,
     model_card_command,
     train_command,
@@ -41,6 +42,13 @@ from webapp.commands import serve_command, users_group
     help="Model file (.keras). Env: SIGVERIFY_MODEL_PATH; default the shipped model.",
 )
 @click.option(
+    "--model-runtime",
+    type=click.Choice(["litert", "tensorflow"]),
+    default=None,
+    help="What embeds: LiteRT through the flatbuffer beside the model file when it matches it "
+    "(default), or TensorFlow. Env: SIGVERIFY_MODEL_RUNTIME.",
+)
+@click.option(
     "--tensorflow-log",
     is_flag=True,
     default=None,
@@ -53,11 +61,12 @@ def main(
     data_dir: Path | None,
     database_url: str | None,
     model_path: Path | None,
+    model_runtime: str | None,
     tensorflow_log: bool | None,
 ) -> None:
     """sigverify: offline handwritten signature verification with an enrollment database."""
     ctx.obj = Settings.from_env(
-        data_dir=data_dir, database_url=database_url, model_path=model_path,
+        data_dir=data_dir, database_url=database_url, model_path=model_path, model_runtime=model_runtime,
         tensorflow_log=tensorflow_log or None,
     )
     if not ctx.obj.tensorflow_log:
@@ -69,6 +78,7 @@ main.add_command(evaluate_command)
 main.add_command(calibrate_command)
 main.add_command(fit_head_command)
 main.add_command(model_card_command)
+main.add_command(export_litert_command)
 
 main.add_command(db_group)
 main.add_command(index_group)

@@ -869,3 +869,20 @@ def test_canvases_match_the_pinned_ones() -> None:
     assert len(pinned) == 7
     for name, (data, canvas) in pinned.items():
         np.testing.assert_allclose(preprocess(data), canvas, rtol=0, atol=1e-6, err_msg=name)
+
+
+@pytest.mark.parametrize("shape", [(1, 7), (7, 1), (2, 2), (5, 9), (40, 60)])
+def test_widening_a_mask_along_one_axis_is_scipys_binary_dilation_with_a_line(shape):
+    """``_widen`` replaced ``ndimage.binary_dilation`` in the search for printed rules: same pixels."""
+    rng = np.random.default_rng(sum(shape))
+    for density in (0.05, 0.5):
+        mask = rng.random(shape) < density
+        for axis in (0, 1):
+            for reach in (1, 2, 3):
+                line = np.ones((2 * reach + 1, 1) if axis == 0 else (1, 2 * reach + 1), dtype=bool)
+                expected = ndimage.binary_dilation(mask, structure=line)
+                assert np.array_equal(preprocess_module._widen(mask, reach, axis), expected)
+                if reach == 2:  # the search's second widening: the 3-pixel line twice
+                    three = line[1:-1] if axis == 0 else line[:, 1:-1]
+                    twice = ndimage.binary_dilation(mask, structure=three, iterations=2)
+                    assert np.array_equal(preprocess_module._widen(mask, reach, axis), twice)

@@ -33,6 +33,7 @@ class FakeSignatureModel:
         rng = np.random.default_rng(1234)
         self._projection = rng.normal(size=(CELLS[0] * CELLS[1], EMBEDDING_DIM)).astype(np.float32)
         self.version = version
+        self.runtime = "fake"
         self.threshold = threshold
         self.normalisation = NO_NORMALISATION
         self.embedding_dim = EMBEDDING_DIM

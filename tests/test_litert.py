@@ -128,3 +128,17 @@ def test_threads_embedding_at_once_each_get_their_own_vectors(model_path):
     for thread in threads:
         thread.join()
     assert not errors
+
+
+@pytest.mark.parametrize("runtime", ["litert", "tensorflow"])
+def test_healthz_says_which_runtime_embeds(model_path, tmp_path, runtime):
+    from webapp import create_app
+
+    settings = Settings.from_env({"SIGVERIFY_MODEL_RUNTIME": runtime}, data_dir=tmp_path / "web",
+                                 model_path=model_path, admin_password="a-long-test-password")
+    app = create_app(settings)
+    try:
+        health = app.test_client().get("/healthz").get_json()
+    finally:
+        app.extensions["sigverify"].close()
+    assert health["model_runtime"] == runtime and health["status"] == "ok"

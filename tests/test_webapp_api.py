@@ -243,6 +243,7 @@ def test_health(api):  # type: ignore[no-untyped-def]
     health = api("GET", "/health", role="auditor").json
     assert health == {
         "status": "ok",
+        "model_runtime": "fake",  # the test model (tests/fake_model.py)
         "model_version": health["model_version"],
         "index_size": 3,
         "sql_references": 3,

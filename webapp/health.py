@@ -1,4 +1,5 @@
-"""``/healthz``: model version, index size, SQL reference count and whether they agree (no login)."""
+"""``/healthz``: model version and runtime, index size, SQL reference count and whether they agree
+(no login)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ def health_report() -> dict[str, Any]:
     or the index file could not be written)."""
     current = services()
     report = index_health(current.store, current.model.version)
-    return {"status": "ok" if report["consistent"] else "stale", **report}
+    return {"status": "ok" if report["consistent"] else "stale", "model_runtime": current.model.runtime,
+            **report}
 
 
 @bp.route("/healthz")

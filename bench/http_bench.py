@@ -1,6 +1,7 @@
 """HTTP benchmark: ``POST /api/v1/verify`` from 8 concurrent clients for 30 s against ``sigverify serve``.
 
-``python -m bench.http_bench [--seconds S] [--clients N] [--customers N] [--workers N] [--threads N]``
+``python -m bench.http_bench [--seconds S] [--clients N] [--customers N] [--workers N] [--threads N]
+[--model-runtime litert|tensorflow]``
 prints one JSON object; ``run()`` is what ``make bench`` (bench/run.py) calls. It starts a real
 ``sigverify serve --workers CORES --threads 2`` (waitress) on loopback with a fresh data dir and the
 shipped model (or an untrained one of the same architecture when the weights are absent), enrolls
@@ -199,22 +200,23 @@ def load(url: str, key: str, queries: list[bytes], clients: int, seconds: float)
 
 
 def run(seconds: float = 30.0, clients: int = 8, customers: int = 20, threads: int = 2,
-        workers: int | None = None) -> dict[str, Any]:
-    """Start a server (``workers`` processes, default one per core), enroll ``customers``, then
-    measure verify under ``clients`` concurrent clients."""
+        workers: int | None = None, runtime: str = "litert") -> dict[str, Any]:
+    """Start a server (``workers`` processes, default one per core; ``runtime`` embeds, see
+    ``siamese.litert``), enroll ``customers``, then measure verify under ``clients`` concurrent
+    clients."""
     workers = workers or os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as temporary:
         work = Path(temporary)
         path, kind = model_file(work)
-        settings_args = ["--data-dir", str(work / "var"), "--model", str(path)]
+        settings_args = ["--data-dir", str(work / "var"), "--model", str(path), "--model-runtime", runtime]
         key = setup_operator(settings_args, None)
         with server(settings_args, threads, workers) as (url, process):
             queries = enroll_customers(url, key, customers)
             load(url, key, queries, clients, min(3.0, seconds))  # warm-up, not counted
             results = load(url, key, queries, clients, seconds)
             peak_mb = memory_mb(process_tree(process.pid), "VmHWM")
-    return {"http_model": kind, "http_clients": clients, "http_server_workers": workers,
-            "http_server_threads": threads,
+    return {"http_model": kind, "http_model_runtime": runtime, "http_clients": clients,
+            "http_server_workers": workers, "http_server_threads": threads,
             "http_seconds": seconds, "http_customers": customers,
             **{f"http_verify_{name}": value for name, value in results.items()},
             "http_cores": os.cpu_count() or 0,
@@ -229,8 +231,11 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="waitress threads per worker")
     parser.add_argument("--workers", type=int, default=None, help="server processes (default: cores)")
+    parser.add_argument("--model-runtime", choices=["litert", "tensorflow"], default="litert",
+                        help="what embeds in the server (default litert, as served)")
     args = parser.parse_args()
-    print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads, args.workers), indent=1))
+    print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads, args.workers,
+                         args.model_runtime), indent=1))
 
 
 if __name__ == "__main__":

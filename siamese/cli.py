@@ -45,6 +45,8 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--forgeries-per-writer", type=click.IntRange(0), default=None,
               help="Skilled forgeries of each batch writer, where it has any (default 2).")
 @click.option("--learning-rate", type=float, default=None, help="Peak learning rate.")
+@click.option("--classifier-margin", type=click.FloatRange(0.0, 1.0, max_open=True), default=None,
+              help="Additive cosine margin of the writer classifier (default 0.2).")
 @click.option("--seed", type=int, default=None, help="Seed of the split, sampling and initialisation.")
 @click.option("--split-seed", type=int, default=None,
               help="Seed of the writer split alone (default --seed): other seeds, same split.")
@@ -71,7 +73,8 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
-                  writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate, seed,
+                  writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate,
+                  classifier_margin, seed,
                   split_seed, no_augment, augment_profile, balance_datasets, select_after_head_fit,
                   ema_decay, keep, folds, fold, max_minutes, tiny, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
@@ -83,6 +86,7 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
     overrides = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "seed": seed, "split_seed": split_seed,
                  "writers_per_batch": writers_per_batch, "genuine_per_writer": genuine_per_writer,
                  "forgeries_per_writer": forgeries_per_writer, "learning_rate": learning_rate,
+                 "classifier_margin": classifier_margin,
                  "ema_decay": ema_decay, "augment_profile": augment_profile,
                  "augment": False if no_augment else None,  # flags override only when given
                  "balance_datasets": balance_datasets or None,

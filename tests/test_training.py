@@ -294,14 +294,15 @@ def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset,
     assert untouched.normalisation.strength == 0.0
 
 
-def test_batch_composition_options_reach_the_sampler_and_the_card(dataset, tmp_path):
+def test_batch_composition_and_margin_options_reach_the_sampler_and_the_card(dataset, tmp_path):
     out = tmp_path / "m.keras"
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "1",
                                        "--cache-dir", str(tmp_path / "c"), "--genuine-per-writer", "3",
-                                       "--forgeries-per-writer", "4", *TINY])
+                                       "--forgeries-per-writer", "4", "--classifier-margin", "0.35", *TINY])
     assert result.exit_code == 0, result.output
     hyperparameters = json.loads(card_path_for(out).read_text())["hyperparameters"]
     assert (hyperparameters["genuine_per_writer"], hyperparameters["forgeries_per_writer"]) == (3, 4)
+    assert hyperparameters["classifier_margin"] == 0.35
     config = replace(TrainConfig(), writers_per_batch=5, genuine_per_writer=3, forgeries_per_writer=4, seed=3)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     _, writer_ids, genuine = BatchSampler(data, config).sample(np.random.default_rng(0))
@@ -312,8 +313,9 @@ def test_batch_composition_options_reach_the_sampler_and_the_card(dataset, tmp_p
 
 
 @pytest.mark.parametrize("option", [["--genuine-per-writer", "1"], ["--forgeries-per-writer", "-1"],
-                                    ["--writers-per-batch", "1"]])
-def test_batch_composition_options_out_of_range_are_refused(dataset, tmp_path, option):
+                                    ["--writers-per-batch", "1"], ["--classifier-margin", "-0.1"],
+                                    ["--classifier-margin", "1"]])
+def test_batch_composition_and_margin_options_out_of_range_are_refused(dataset, tmp_path, option):
     out = tmp_path / "m.keras"
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), *TINY, *option])
     assert result.exit_code == 2 and "range" in result.output

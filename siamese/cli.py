@@ -74,9 +74,8 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
                   writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate,
-                  classifier_margin, seed,
-                  split_seed, no_augment, augment_profile, balance_datasets, select_after_head_fit,
-                  ema_decay, keep, folds, fold, max_minutes, tiny, quiet) -> None:
+                  classifier_margin, seed, split_seed, no_augment, augment_profile, balance_datasets,
+                  select_after_head_fit, ema_decay, keep, folds, fold, max_minutes, tiny, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 

@@ -252,6 +252,8 @@ def test_health(api):  # type: ignore[no-untyped-def]
         "stale_reason": None,
         "unsaved_changes": 3,
     }
+    schema = api("GET", "/openapi.json").json["components"]["schemas"]["Health"]
+    assert set(schema["properties"]) == set(health)  # the published schema names every field
 
 
 def test_the_app_on_each_database(database_url: str, tmp_path, web_settings, fake_model):  # type: ignore[no-untyped-def]

@@ -61,9 +61,11 @@ SCHEMAS: dict[str, Any] = {
     "Identification": _object({"candidates": _array(_ref("Candidate")), "model_version": STRING}),
     "Health": _object({"status": {"type": "string", "enum": ["ok", "stale"]}, "model_runtime": STRING,
                        "model_version": STRING,
-                       "index_size": INTEGER, "sql_references": INTEGER, "consistent": BOOLEAN,
+                       "index_size": INTEGER, "sql_references": INTEGER,
+                       "other_model_references": INTEGER, "consistent": BOOLEAN,
                        "stale_reason": _nullable({"type": "string",
-                                                  "enum": ["index_out_of_step", "index_file_not_written"]}),
+                                                  "enum": ["index_out_of_step", "index_file_not_written",
+                                                           "references_need_reindex"]}),
                        "unsaved_changes": INTEGER}),
     "Deleted": {"type": "object"},
 }

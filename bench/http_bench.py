@@ -231,7 +231,9 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2, help="waitress threads per worker")
     parser.add_argument("--workers", type=int, default=None, help="server processes (default: cores)")
-    parser.add_argument("--model-runtime", choices=["litert", "tensorflow"], default="litert",
+    from siamese.litert import DEFAULT_RUNTIME, RUNTIMES
+
+    parser.add_argument("--model-runtime", choices=RUNTIMES, default=DEFAULT_RUNTIME,
                         help="what embeds in the server (default litert, as served)")
     args = parser.parse_args()
     print(json.dumps(run(args.seconds, args.clients, args.customers, args.threads, args.workers,

@@ -15,6 +15,7 @@ from siamese.cli import (
     model_card_command,
     train_command,
 )
+from siamese.litert import RUNTIMES
 from siamese.tensorflow_startup import hide_tensorflow_startup_lines
 from store.cli import customers_group, db_group, index_group
 from store.settings import Settings
@@ -43,7 +44,7 @@ from webapp.commands import serve_command, users_group
 )
 @click.option(
     "--model-runtime",
-    type=click.Choice(["litert", "tensorflow"]),
+    type=click.Choice(RUNTIMES),
     default=None,
     help="What embeds: LiteRT through the flatbuffer beside the model file when it matches it "
     "(default), or TensorFlow. Env: SIGVERIFY_MODEL_RUNTIME.",

@@ -19,11 +19,14 @@ class NetworkConfig:
 
     Plain 3x3 convolutions after an early 4x downsampling stem: on a 2-core CPU they train about
     three times faster than depthwise-separable blocks of similar accuracy (measured when chosen).
+    ``stem_pool=False`` drops the stem's max pooling, so every stage works on twice the resolution
+    each way (about 3.7 times the convolution cost).
     """
 
     height: int = CANVAS_HEIGHT
     width: int = CANVAS_WIDTH
     stem_filters: int = 24
+    stem_pool: bool = True
     stages: tuple[tuple[int, int], ...] = ((32, 1), (64, 2), (128, 1), (256, 1))
     embedding_dim: int = EMBEDDING_DIM
     dropout: float = 0.1
@@ -44,7 +47,8 @@ def build_twin(config: NetworkConfig = NetworkConfig()) -> keras.Model:
                       name="stem_conv")(image)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
-    x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
+    if config.stem_pool:
+        x = layers.MaxPooling2D(3, strides=2, padding="same", name="stem_pool")(x)
     for stage, (filters, repeats) in enumerate(config.stages):
         shortcut = layers.Conv2D(filters, 1, strides=2, padding="same", use_bias=False,
                                  name=f"s{stage}_short")(x)

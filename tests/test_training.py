@@ -294,15 +294,23 @@ def test_epochs_are_validated_with_the_refitted_head_and_rule_that_ship(dataset,
     assert untouched.normalisation.strength == 0.0
 
 
-def test_batch_composition_and_margin_options_reach_the_sampler_and_the_card(dataset, tmp_path):
+def test_batch_composition_margin_and_stem_options_reach_the_sampler_the_network_and_the_card(
+        dataset, tmp_path):
     out = tmp_path / "m.keras"
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "1",
                                        "--cache-dir", str(tmp_path / "c"), "--genuine-per-writer", "3",
-                                       "--forgeries-per-writer", "4", "--classifier-margin", "0.35", *TINY])
+                                       "--forgeries-per-writer", "4", "--classifier-margin", "0.35",
+                                       "--no-stem-pool", *TINY])
     assert result.exit_code == 0, result.output
     hyperparameters = json.loads(card_path_for(out).read_text())["hyperparameters"]
     assert (hyperparameters["genuine_per_writer"], hyperparameters["forgeries_per_writer"]) == (3, 4)
     assert hyperparameters["classifier_margin"] == 0.35
+    assert hyperparameters["network"]["stem_pool"] is False
+    twin = SignatureModel.load(out, runtime="tensorflow").twin
+    layer_names = [layer.name for layer in twin.layers]
+    assert "stem_conv" in layer_names and "stem_pool" not in layer_names
+    # Without the pooling the first stage sees the stem's output at its own resolution (half the canvas).
+    assert twin.get_layer("s0_conv0").output.shape[1:3] == (CANVAS_HEIGHT // 2, CANVAS_WIDTH // 2)
     config = replace(TrainConfig(), writers_per_batch=5, genuine_per_writer=3, forgeries_per_writer=4, seed=3)
     data = load_training_data([dataset], config, tmp_path / "c", progress=False)
     _, writer_ids, genuine = BatchSampler(data, config).sample(np.random.default_rng(0))

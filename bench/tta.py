@@ -1,0 +1,110 @@
+"""Test-time views: does averaging a signature's embedding over a few redrawn canvases separate forgeries better?
+
+Each canvas is embedded as it is and redrawn at other sizes about its centre (``--zooms``); the
+vectors are averaged and made unit length again, for references and queries alike. Same models, same
+trials (the ``sigverify evaluate`` protocol, 5 reference draws), the head and rule of each model's
+card unchanged: only the embeddings differ, so the comparison is paired. The skilled EER does not
+depend on the threshold or on the normalisation's centre (a constant shift of every score).
+
+    python -m bench.tta --lodo PREFIX            # every writer of each run's held-out dataset
+    python -m bench.tta --model M.keras          # the model's validation writers
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from bench.compare_models import NAMES, embed_writer_set, pooled_eer, writer_trials
+
+DEFAULT_ZOOMS = (0.9, 1.1)
+
+
+def zoomed(batch: np.ndarray, zoom: float) -> np.ndarray:
+    """Every canvas of ``batch`` ``(n, H, W, 1)`` drawn ``zoom`` times as large about its centre
+    (bilinear; ink that leaves the canvas is cut, new room is background)."""
+    height, width = batch.shape[1:3]
+    centre = np.array([(height - 1) / 2, (width - 1) / 2])
+    offset = centre - centre / zoom
+    return np.stack([
+        ndimage.affine_transform(canvas[..., 0], np.full(2, 1 / zoom), offset=offset, order=1,
+                                 mode="constant", cval=0.0)[..., None]
+        for canvas in batch
+    ])
+
+
+class Averaged:
+    """A model whose embeddings are the mean over the canvas and its ``zooms`` (unit length again);
+    everything else is the wrapped model's."""
+
+    def __init__(self, model: Any, zooms: tuple[float, ...]) -> None:
+        self.model, self.zooms = model, zooms
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.model, name)
+
+    def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
+        batch = np.asarray(batch, dtype=np.float32)
+        total = self.model.embed_preprocessed(batch)
+        for zoom in self.zooms:
+            total = total + self.model.embed_preprocessed(zoomed(batch, zoom))
+        return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
+
+
+def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int, rounds: int) -> dict[str, Any]:
+    """Skilled EER of the plain and the averaged embeddings on the same trials, the difference
+    (averaged - plain) and its 95% bootstrap interval over writers."""
+    plain = writer_trials(model, writers, seeds)
+    averaged_model = Averaged(model, zooms)
+    averaged = writer_trials(averaged_model, writers, seeds, embed_writer_set(averaged_model, writers))
+    kept = sorted(set(plain) & set(averaged))
+    rng = np.random.default_rng(0)
+    differences = []
+    for _ in range(rounds):
+        sample = rng.choice(kept, size=len(kept), replace=True)
+        differences.append(pooled_eer(averaged, sample) - pooled_eer(plain, sample))
+    low, high = np.percentile(differences, [2.5, 97.5])
+    eer_plain, eer_averaged = pooled_eer(plain, kept), pooled_eer(averaged, kept)
+    return {"writers": len(kept), "eer_skilled_plain": eer_plain, "eer_skilled_averaged": eer_averaged,
+            "difference": eer_averaged - eer_plain, "interval_95": [float(low), float(high)]}
+
+
+def main() -> None:
+    from siamese.datasets import load_dataset
+    from siamese.model import SignatureModel
+
+    from bench.compare_models import DATASETS
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--lodo", help="prefix of bench/lodo.sh runs (PREFIX-DATASET/model.keras)")
+    source.add_argument("--model", type=Path, help="a model with a card: its validation writers")
+    parser.add_argument("--zooms", type=float, nargs="+", default=list(DEFAULT_ZOOMS))
+    parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--runtime", default="tensorflow", help="what embeds (siamese.litert.RUNTIMES)")
+    args = parser.parse_args()
+    zooms = tuple(args.zooms)
+    results: dict[str, Any] = {"zooms": list(zooms), "reference_draws": args.seeds}
+    if args.model:
+        model = SignatureModel.load(args.model, runtime=args.runtime)
+        results["validation"] = paired(model, sorted(model.card["split"]["validation"]), zooms, args.seeds,
+                                       args.rounds)
+    else:
+        for name in NAMES:
+            model = SignatureModel.load(Path(f"{args.lodo}-{name}") / "model.keras", runtime=args.runtime)
+            writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
+            results[name] = paired(model, writers, zooms, args.seeds, args.rounds)
+            print(name, json.dumps(results[name]), flush=True)
+        for key in ("eer_skilled_plain", "eer_skilled_averaged", "difference"):
+            results[f"mean_{key}"] = float(np.mean([results[name][key] for name in NAMES]))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,9 +1,10 @@
-"""Test-time views: does averaging a signature's embedding over a few redrawn canvases separate forgeries better?
+"""Test-time views (``siamese.views``): does averaging over redrawn canvases separate forgeries better?
 
 Each canvas is embedded as it is and redrawn at other sizes about its centre (``--zooms``); the
-vectors are averaged and made unit length again, for references and queries alike. Same models, same
-trials (the ``sigverify evaluate`` protocol, 5 reference draws), the head and rule of each model's
-card unchanged: only the embeddings differ, so the comparison is paired. The skilled EER does not
+vectors are averaged and made unit length again, for references and queries alike (what a model
+card's ``test_time_zooms`` makes the service do). Same models, same trials (the ``sigverify
+evaluate`` protocol, 5 reference draws), the head and rule of each model's card unchanged: only the
+embeddings differ, so the comparison is paired. The skilled EER does not
 depend on the threshold or on the normalisation's centre (a constant shift of every score).
 
     python -m bench.tta --lodo PREFIX            # every writer of each run's held-out dataset
@@ -18,50 +19,20 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import ndimage
 
-from bench.compare_models import NAMES, embed_writer_set, pooled_eer, writer_trials
+from bench.compare_models import NAMES, pooled_eer, writer_trials
 
 DEFAULT_ZOOMS = (0.9, 1.1)
 
 
-def zoomed(batch: np.ndarray, zoom: float) -> np.ndarray:
-    """Every canvas of ``batch`` ``(n, H, W, 1)`` drawn ``zoom`` times as large about its centre
-    (bilinear; ink that leaves the canvas is cut, new room is background)."""
-    height, width = batch.shape[1:3]
-    centre = np.array([(height - 1) / 2, (width - 1) / 2])
-    offset = centre - centre / zoom
-    return np.stack([
-        ndimage.affine_transform(canvas[..., 0], np.full(2, 1 / zoom), offset=offset, order=1,
-                                 mode="constant", cval=0.0)[..., None]
-        for canvas in batch
-    ])
-
-
-class Averaged:
-    """A model whose embeddings are the mean over the canvas and its ``zooms`` (unit length again);
-    everything else is the wrapped model's."""
-
-    def __init__(self, model: Any, zooms: tuple[float, ...]) -> None:
-        self.model, self.zooms = model, zooms
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
-        batch = np.asarray(batch, dtype=np.float32)
-        total = self.model.embed_preprocessed(batch)
-        for zoom in self.zooms:
-            total = total + self.model.embed_preprocessed(zoomed(batch, zoom))
-        return (total / np.linalg.norm(total, axis=1, keepdims=True)).astype(np.float32)
-
-
-def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int, rounds: int) -> dict[str, Any]:
+def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int,
+           rounds: int) -> dict[str, Any]:
     """Skilled EER of the plain and the averaged embeddings on the same trials, the difference
     (averaged - plain) and its 95% bootstrap interval over writers."""
+    model.zooms = ()
     plain = writer_trials(model, writers, seeds)
-    averaged_model = Averaged(model, zooms)
-    averaged = writer_trials(averaged_model, writers, seeds, embed_writer_set(averaged_model, writers))
+    model.zooms = zooms
+    averaged = writer_trials(model, writers, seeds)
     kept = sorted(set(plain) & set(averaged))
     rng = np.random.default_rng(0)
     differences = []
@@ -75,10 +46,9 @@ def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int,
 
 
 def main() -> None:
+    from bench.compare_models import DATASETS
     from siamese.datasets import load_dataset
     from siamese.model import SignatureModel
-
-    from bench.compare_models import DATASETS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     source = parser.add_mutually_exclusive_group(required=True)

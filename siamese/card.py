@@ -49,6 +49,11 @@ def render_card_markdown(card: dict[str, Any]) -> str:
     lines.append(f"- Decision score: the mean logit of the query against "
                  f"{_averaged_references(rule.get('top', 0))}, normalised per customer "
                  f"(strength {rule.get('strength', 0.0)}).")
+    zooms = card.get("test_time_zooms")
+    if zooms:
+        lines.append(f"- Embeddings: the mean of the canvas and the canvas drawn "
+                     f"{' and '.join(f'{zoom:g}' for zoom in zooms)} times as large ({len(zooms) + 1} twin "
+                     "passes per image).")
     lines.append(f"- Threshold {card.get('threshold', 0):.4f} ({card.get('threshold_source', '?')}).")
     calibration = card.get("calibration")
     if calibration:

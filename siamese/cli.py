@@ -23,6 +23,29 @@ CACHE_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False, path
                             default=Path("var/cache"), show_default=True,
                             help="Where preprocessed canvases are cached.")
 
+
+
+def _zooms(_context: click.Context, _parameter: click.Parameter,
+           value: str | None) -> tuple[float, ...] | None:
+    """``--test-time-zooms``: comma-separated zooms, "" for none (``siamese.views``)."""
+    from siamese.errors import ModelError
+    from siamese.views import checked_zooms
+
+    if value is None:
+        return None
+    try:
+        return checked_zooms([float(part) for part in value.split(",") if part.strip()])
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    except ModelError as error:
+        raise click.BadParameter(error.message) from None
+
+
+ZOOMS_OPTION = click.option(
+    "--test-time-zooms", "zooms", callback=_zooms, default=None, metavar="Z1,Z2",
+    help="Embed each canvas also drawn these many times as large and average the vectors, e.g. "
+         "0.9,1.1 (\"\" for the canvas alone). A new embedding rule: a new model version.")
+
 UPDATED_MODEL_OPTION = click.option(
     "--model", "model_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
     help="Model file updated in place, with its card (default: the shipped model).")
@@ -73,12 +96,13 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--no-stem-pool", is_flag=True,
               help="Drop the stem's max pooling: every stage at twice the resolution each way.")
+@ZOOMS_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
                   writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate,
                   classifier_margin, seed, split_seed, no_augment, augment_profile, balance_datasets,
                   select_after_head_fit, ema_decay, keep, folds, fold, max_minutes, tiny, no_stem_pool,
-                  quiet) -> None:
+                  zooms, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
@@ -93,7 +117,7 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
                  "augment": False if no_augment else None,  # flags override only when given
                  "balance_datasets": balance_datasets or None,
                  "select_after_head_fit": select_after_head_fit or None,
-                 "keep": keep, "folds": folds, "fold": fold}
+                 "keep": keep, "folds": folds, "fold": fold, "test_time_zooms": zooms}
     if no_augment and augment_profile:
         raise click.UsageError("--no-augment and --augment exclude each other")
     if (folds is None) != (fold is None) or (folds is not None and fold > folds):
@@ -269,11 +293,13 @@ TOP_OPTION = click.option(
 @click.option("--strength", type=click.FloatRange(0.0, 2.0), default=None,
               help="Per-customer score normalisation strength (0 = off; default 0.5).")
 @TOP_OPTION
+@ZOOMS_OPTION
 @click.pass_obj
-def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strength, top) -> None:
+def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strength, top, zooms) -> None:
     """Refit the L1 head on the card's training writers and set the score normalisation.
 
     `sigverify train` does this at its end; run it on a model trained before, then `calibrate`.
+    With --test-time-zooms the head is fitted on (and the model from then on embeds with) those views.
     """
     from dataclasses import replace
 
@@ -299,11 +325,13 @@ def fit_head_command(settings, data_dirs, layout, cache_dir, model_path, strengt
     if top is not None:
         config = replace(config, top_references=top)
     try:
-        section = refit_head(path, data, config)
+        section = refit_head(path, data, config, zooms)
     except ValueError as error:  # too few usable training writers in this data
         raise click.ClickException(str(error)) from None
     card.update(head_fit=section, score_normalisation=section["score_normalisation"],
                 threshold_source="not calibrated since the head was refitted")
+    if zooms is not None:
+        card["test_time_zooms"] = list(zooms)
     _record_command(card, "fit-head")
     card_path_for(path).write_text(json.dumps(card, indent=1, default=float))
     click.echo(f"head refitted on {len(writers)} training writers ({section['pairs']} pairs, "

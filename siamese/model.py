@@ -27,6 +27,7 @@ from siamese.preprocess import (
     preprocess,
 )
 from siamese.scoring import ScoreNormalisation, aggregate_scores
+from siamese.views import average_views, model_version, zooms_from_card
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODEL = WEIGHTS_DIR / "siamese_signature.keras"
@@ -48,14 +49,40 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def version_of(model_path: Path) -> str:
+    """The version the model at ``model_path`` stamps on embeddings, read without TensorFlow.
+
+    Raises:
+        ModelError: its card is unreadable or names unusable test-time zooms.
+    """
+    return model_version(file_sha256(model_path), zooms_from_card(read_card(model_path)))
+
+
+def read_card(model_path: Path) -> dict[str, Any]:
+    """The model card beside ``model_path`` ({} when there is none).
+
+    Raises:
+        ModelError: the card is unreadable or not a JSON object.
+    """
+    card_file = card_path_for(model_path)
+    try:
+        card = json.loads(card_file.read_text()) if card_file.is_file() else {}
+    except (OSError, ValueError) as error:
+        raise ModelError(f"cannot read the model card {card_file}: {error}") from None
+    if not isinstance(card, dict):
+        raise ModelError(f"the model card {card_file} is not a JSON object")
+    return card
+
+
 class SignatureModel:
     """The twin and the head behind ``embed`` and ``score``.
 
-    ``version`` is the sha256 of the weights file and is stamped on every stored embedding;
-    ``threshold`` is the calibrated decision threshold from the model card.
+    ``version`` is stamped on every stored embedding: the sha256 of the weights file, or with test-time
+    views (``siamese.views``) a sha256 of it and the zooms; ``threshold`` is the calibrated decision
+    threshold from the model card.
     """
 
-    def __init__(self, siamese: Any, version: str, card: dict[str, Any] | None = None) -> None:
+    def __init__(self, siamese: Any, weights_sha256: str, card: dict[str, Any] | None = None) -> None:
         import tensorflow as tf
 
         self.keras_model = siamese
@@ -70,8 +97,10 @@ class SignatureModel:
         kernel, bias = self.head.get_layer("similarity").get_weights()
         self._head_kernel = np.asarray(kernel, dtype=np.float32)[:, 0]
         self._head_bias = float(np.asarray(bias)[0])
-        self.version = version
         self.card: dict[str, Any] = dict(card or {})
+        self.weights_sha256 = weights_sha256
+        self._zooms = zooms_from_card(self.card)
+        self.version = model_version(weights_sha256, self._zooms)
         self.threshold = float(self.card.get("threshold", DEFAULT_THRESHOLD))
         self.normalisation = ScoreNormalisation.from_card(self.card)
         self.embedding_dim = int(self._head_kernel.shape[0])
@@ -89,7 +118,8 @@ class SignatureModel:
         same vectors (``siamese.litert``), "tensorflow" always with TensorFlow.
 
         Raises:
-            ModelError: the file is missing or is not a sigverify model, or the runtime is unknown.
+            ModelError: the file is missing or is not a sigverify model, its card is unreadable or
+                names unusable test-time zooms, or the runtime is unknown.
         """
         import keras
 
@@ -106,14 +136,7 @@ class SignatureModel:
             siamese_model.get_layer("head").get_layer("similarity")
         except (OSError, ValueError, KeyError, TypeError) as error:
             raise ModelError(f"cannot load model {model_path}: {error}") from None
-        card_file = card_path_for(model_path)
-        try:
-            card = json.loads(card_file.read_text()) if card_file.is_file() else {}
-        except (OSError, ValueError) as error:
-            raise ModelError(f"cannot read the model card {card_file}: {error}") from None
-        if not isinstance(card, dict):
-            raise ModelError(f"the model card {card_file} is not a JSON object")
-        model = cls(siamese_model, file_sha256(model_path), card)
+        model = cls(siamese_model, file_sha256(model_path), read_card(model_path))
         if runtime == "litert":
             model.use_litert(litert_path_for(model_path))
         return model
@@ -123,6 +146,16 @@ class SignatureModel:
         (see ``siamese.litert``); returns whether it does. Otherwise TensorFlow embeds, as before."""
         self._lite = load_lite_twin(path, self._embed_fn(probe_canvases()).numpy())
         return self._lite is not None
+
+    @property
+    def zooms(self) -> tuple[float, ...]:
+        """The test-time zooms every embedding averages over besides the canvas (``siamese.views``)."""
+        return self._zooms
+
+    @zooms.setter
+    def zooms(self, zooms: Sequence[float]) -> None:
+        self._zooms = tuple(float(zoom) for zoom in zooms)
+        self.version = model_version(self.weights_sha256, self._zooms)
 
     @property
     def runtime(self) -> str:
@@ -154,10 +187,16 @@ class SignatureModel:
         return self.embed_preprocessed(np.stack(batch))
 
     def embed_preprocessed(self, batch: np.ndarray) -> np.ndarray:
-        """Embed already preprocessed canvases ``(n, H, W, 1)`` in batches of 64."""
+        """Embed already preprocessed canvases ``(n, H, W, 1)``, averaged over the test-time views."""
         batch = np.asarray(batch, dtype=np.float32)
         if batch.ndim == 3:
             batch = batch[..., None]
+        if self._zooms and len(batch):
+            return average_views(self._embed_canvases, batch, self._zooms)
+        return self._embed_canvases(batch)
+
+    def _embed_canvases(self, batch: np.ndarray) -> np.ndarray:
+        """The twin's vectors of ``(n, H, W, 1)`` canvases, in batches of 64."""
         lite = self._lite
         parts = [
             lite(part) if lite is not None else self._embed_fn(part).numpy()
@@ -197,7 +236,8 @@ class SignatureModel:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.keras_model.save(path)
-        self.version = file_sha256(path)
+        self.weights_sha256 = file_sha256(path)
+        self.version = model_version(self.weights_sha256, self._zooms)
         return self.version
 
 

@@ -71,6 +71,9 @@ class TrainConfig:
     folds: int = 0  # > 0: cross-validation, train + validation writers cut into this many folds
     fold: int = 1  # the fold (1..folds) that validates; the others train; test writers untouched
     keep: str = "best"  # which epoch's weights ship: "best" (validation) or "last"
+    # Test-time views of the shipped model (``siamese.views``): its head fit, card and service embed
+    # each canvas also at these zooms; epochs are validated on the canvas alone.
+    test_time_zooms: tuple[float, ...] = ()
     network: NetworkConfig = field(default_factory=NetworkConfig)
     head: HeadFitConfig = field(default_factory=HeadFitConfig)
 
@@ -396,7 +399,7 @@ def train(
     if not last_path.exists():  # a finished run resumed from a work dir older than last.keras
         trainer.serving_model().keras_model.save(last_path)
     shutil.copyfile(best_path if config.keep == "best" else last_path, out_path)
-    head_fit = refit_head(out_path, data, config.head)
+    head_fit = refit_head(out_path, data, config.head, config.test_time_zooms)
     return write_training_card(out_path, config, data, history, elapsed, command, data_dirs, head_fit)
 
 
@@ -438,11 +441,15 @@ def fit_head_on_training_writers(model: Any, data: TrainingData, config: HeadFit
     return fit_head(model, embeddings, genuine, forged, data.split["train"], config)
 
 
-def refit_head(model_path: Path, data: TrainingData, config: HeadFitConfig) -> dict[str, Any]:
-    """Fit the head of the model at ``model_path`` on its training writers and save it in place."""
+def refit_head(model_path: Path, data: TrainingData, config: HeadFitConfig,
+               zooms: Sequence[float] | None = None) -> dict[str, Any]:
+    """Fit the head of the model at ``model_path`` on its training writers and save it in place;
+    ``zooms``: the test-time zooms to embed with (default the card's)."""
     from siamese.model import SignatureModel
 
     model = SignatureModel.load(model_path)
+    if zooms is not None:
+        model.zooms = zooms
     section = fit_head_on_training_writers(model, data, config)
     model.save(model_path)
     return section
@@ -458,6 +465,7 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
 
     model = SignatureModel.load(out_path)
     model.threshold = DEFAULT_THRESHOLD  # not whatever an older card at out_path said
+    model.zooms = config.test_time_zooms
     model.normalisation = ScoreNormalisation(**head_fit["score_normalisation"])
     twin = model.twin
     best_epoch = max((h["epoch"] for h in history if h.get("best")), default=len(history))
@@ -483,6 +491,7 @@ def write_training_card(out_path: Path, config: TrainConfig, data: TrainingData,
             "validation_eer_random": mean_metric(h["validation"], "eer_random")} for h in history],
         "head_fit": head_fit,
         "score_normalisation": head_fit["score_normalisation"],
+        "test_time_zooms": list(model.zooms),
         "validation": evaluate_embeddings(model, data, data.split["validation"], config.references),
         "test": evaluate_embeddings(model, data, data.split["test"], config.references),
     }

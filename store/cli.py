@@ -49,11 +49,11 @@ def domain_errors() -> Iterator[None]:
 
 
 def current_model_version(settings: Settings) -> str | None:
-    """The configured model's version (sha256 of its file), without loading TensorFlow."""
-    from siamese.model import SHIPPED_MODEL, file_sha256
+    """The configured model's version (``siamese.model.version_of``), without loading TensorFlow."""
+    from siamese.model import SHIPPED_MODEL, version_of
 
     path = settings.model_path if settings.model_path is not None else SHIPPED_MODEL
-    return file_sha256(path) if path.is_file() else None
+    return version_of(path) if path.is_file() else None
 
 
 def open_checked_store(settings: Settings, model_version: str | None = None) -> Store:

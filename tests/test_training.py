@@ -134,6 +134,38 @@ def test_fit_head_refits_in_place_and_asks_for_calibration(trained, dataset, tmp
     assert [c.split()[1] for c in card["post_training_commands"]] == ["fit-head", "calibrate"]
 
 
+def test_fit_head_sets_keeps_and_clears_the_test_time_zooms(trained, dataset, tmp_path):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    args = ["fit-head", "--data", str(dataset), "--model", str(copy), "--cache-dir", str(tmp_path / "c")]
+    plain_kernel = SignatureModel.load(copy).head.get_layer("similarity").get_weights()[0]
+    assert CliRunner().invoke(main, [*args, "--test-time-zooms", "0.9,1.1"]).exit_code == 0
+    viewed = SignatureModel.load(copy)
+    assert viewed.zooms == (0.9, 1.1)
+    assert json.loads(card_path_for(copy).read_text())["test_time_zooms"] == [0.9, 1.1]
+    shown = CliRunner().invoke(main, ["model-card", "--model", str(copy)]).stdout
+    assert "the canvas drawn 0.9 and 1.1 times as large (3 twin passes per image)" in shown
+    assert not np.allclose(viewed.head.get_layer("similarity").get_weights()[0], plain_kernel), \
+        "the head is fitted on the averaged embeddings"
+    assert CliRunner().invoke(main, args).exit_code == 0
+    assert SignatureModel.load(copy).zooms == (0.9, 1.1), "fit-head without the option keeps the card's"
+    assert CliRunner().invoke(main, [*args, "--test-time-zooms", ""]).exit_code == 0
+    assert SignatureModel.load(copy).zooms == ()
+
+
+@pytest.mark.parametrize("value", ["1", "0.9,x", "0.9,0.9", "3"])
+def test_unusable_test_time_zooms_are_refused_before_anything_changes(trained, dataset, tmp_path, value):
+    copy = tmp_path / "model.keras"
+    copy.write_bytes(trained.read_bytes())
+    card_path_for(copy).write_text(card_path_for(trained).read_text())
+    before = card_path_for(copy).read_text(), copy.read_bytes()
+    result = CliRunner().invoke(main, ["fit-head", "--data", str(dataset), "--model", str(copy),
+                                       "--test-time-zooms", value])
+    assert result.exit_code == 2 and "--test-time-zooms" in result.output, result.output
+    assert (card_path_for(copy).read_text(), copy.read_bytes()) == before
+
+
 def test_calibrate_on_data_without_forgeries_needs_target_frr(trained, tmp_path):
     copy = tmp_path / "model.keras"
     copy.write_bytes(trained.read_bytes())
@@ -300,12 +332,15 @@ def test_batch_composition_margin_and_stem_options_reach_the_sampler_the_network
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "1",
                                        "--cache-dir", str(tmp_path / "c"), "--genuine-per-writer", "3",
                                        "--forgeries-per-writer", "4", "--classifier-margin", "0.35",
-                                       "--no-stem-pool", *TINY])
+                                       "--no-stem-pool", "--test-time-zooms", "0.9,1.1", *TINY])
     assert result.exit_code == 0, result.output
-    hyperparameters = json.loads(card_path_for(out).read_text())["hyperparameters"]
+    card = json.loads(card_path_for(out).read_text())
+    hyperparameters = card["hyperparameters"]
     assert (hyperparameters["genuine_per_writer"], hyperparameters["forgeries_per_writer"]) == (3, 4)
     assert hyperparameters["classifier_margin"] == 0.35
     assert hyperparameters["network"]["stem_pool"] is False
+    assert hyperparameters["test_time_zooms"] == card["test_time_zooms"] == [0.9, 1.1]
+    assert SignatureModel.load(out).zooms == (0.9, 1.1)
     twin = SignatureModel.load(out, runtime="tensorflow").twin
     layer_names = [layer.name for layer in twin.layers]
     assert "stem_conv" in layer_names and "stem_pool" not in layer_names

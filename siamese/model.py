@@ -27,7 +27,7 @@ from siamese.preprocess import (
     preprocess,
 )
 from siamese.scoring import ScoreNormalisation, aggregate_scores
-from siamese.views import average_views, model_version, zooms_from_card
+from siamese.views import average_views, checked_zooms, model_version, zooms_from_card
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 SHIPPED_MODEL = WEIGHTS_DIR / "siamese_signature.keras"
@@ -154,7 +154,7 @@ class SignatureModel:
 
     @zooms.setter
     def zooms(self, zooms: Sequence[float]) -> None:
-        self._zooms = tuple(float(zoom) for zoom in zooms)
+        self._zooms = checked_zooms(tuple(zooms))
         self.version = model_version(self.weights_sha256, self._zooms)
 
     @property

@@ -4,7 +4,9 @@ Both go from PNG bytes to a vector through the same preprocessing; SigNet gets r
 its cost matters here). Reports p50/p99 latency at batch 1 and throughput at batch 64, and ratios;
 also the decode and preprocessing alone, the part both share. ``sigverify`` is the shipped model as
 the service runs it (the LiteRT runtime, ``siamese.litert``), ``sigverify_tensorflow`` the same
-model embedding with TensorFlow, as SigNet does.
+model embedding with TensorFlow, as SigNet does. ``sigverify_views`` and ``sigverify_one_view`` are
+the shipped model (LiteRT) with test-time views (``siamese.views``: its card's zooms, else 0.9 and
+1.1) and without them, so the cost of the views is measured side by side whether the card has them.
 
     python -m bench.embedding_bench [--rounds 200] [--json]
 """
@@ -89,6 +91,9 @@ def measure(embed_one, embed_batch, images: list[bytes], rounds: int) -> dict[st
     return {**_percentiles(samples), "batch64_images_per_s": throughput}
 
 
+VIEW_ZOOMS = (0.9, 1.1)  # the views measured when the shipped card has none
+
+
 def sample_images(count: int = 32) -> list[bytes]:
     """Synthetic signature PNGs (the benchmark must not depend on ../shared)."""
     from tests.synthetic import png_bytes, synthetic_signature
@@ -105,11 +110,15 @@ def run(rounds: int = 200) -> dict:
 
     model = SignatureModel.load()
     tensorflow_model = SignatureModel.load(runtime="tensorflow")
+    views, one_view = SignatureModel.load(), SignatureModel.load()
+    views.zooms, one_view.zooms = model.zooms or VIEW_ZOOMS, ()
     signet, signet_embed = signet_embedder()
     images = sample_images()
     ours = measure(lambda image: model.embed([image]), model.embed, images, rounds)
     ours_tensorflow = measure(lambda image: tensorflow_model.embed([image]), tensorflow_model.embed, images,
                               rounds)
+    with_views = measure(lambda image: views.embed([image]), views.embed, images, rounds)
+    without_views = measure(lambda image: one_view.embed([image]), one_view.embed, images, rounds)
     theirs = measure(lambda image: signet_embed([image]), signet_embed, images, rounds)
     preprocessing = measure(preprocess, lambda batch: [preprocess(image) for image in batch], images, rounds)
     return {
@@ -117,6 +126,8 @@ def run(rounds: int = 200) -> dict:
                     "python": platform.python_version(), "tensorflow": tf.__version__},
         "sigverify": {**ours, "runtime": model.runtime},
         "sigverify_tensorflow": ours_tensorflow,
+        "sigverify_views": {**with_views, "zooms": list(views.zooms)},
+        "sigverify_one_view": without_views,
         "signet": theirs,
         "preprocess": preprocessing,  # decode and preprocessing alone (part of both models' times)
         "speedup_batch1_p50": theirs["p50_ms"] / ours["p50_ms"],
@@ -124,6 +135,7 @@ def run(rounds: int = 200) -> dict:
         "litert_over_tensorflow_batch1_p50": ours_tensorflow["p50_ms"] / ours["p50_ms"],
         "litert_over_tensorflow_batch64": (ours["batch64_images_per_s"]
                                            / ours_tensorflow["batch64_images_per_s"]),
+        "views_over_one_view_batch1_p50": with_views["p50_ms"] / without_views["p50_ms"],
         "parameters": {"sigverify_twin": int(model.twin.count_params()),
                        "signet": int(signet.count_params())},
     }
@@ -151,7 +163,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(result, indent=1))
         return
-    for name in ("sigverify", "sigverify_tensorflow", "signet", "preprocess"):
+    for name in ("sigverify", "sigverify_tensorflow", "sigverify_views", "sigverify_one_view", "signet",
+                 "preprocess"):
         r = result[name]
         print(f"{name:20s} batch1 p50 {r['p50_ms']:.2f} ms  p99 {r['p99_ms']:.2f} ms  "
               f"batch64 {r['batch64_images_per_s']:.0f} img/s")

@@ -34,6 +34,13 @@ def markdown(results: dict) -> str:
                 f"{tensorflow['batch64_images_per_s']:.0f} images/s (above "
                 f"{embedding['litert_over_tensorflow_batch1_p50']:.1f}x / "
                 f"{embedding['litert_over_tensorflow_batch64']:.1f}x faster) |")
+        if "sigverify_views" in embedding:  # results written before test-time views lack it
+            views, one_view = embedding["sigverify_views"], embedding["sigverify_one_view"]
+            zooms = " and ".join(f"{zoom:g}" for zoom in views["zooms"])
+            lines.append(
+                f"| the model with test-time views (zooms {zooms}) / with the canvas alone | "
+                f"batch 1 p50 | {views['p50_ms']:.1f} / {one_view['p50_ms']:.1f} ms "
+                f"({embedding['views_over_one_view_batch1_p50']:.2f}x) |")
         lines += [
             f"| SigNet (Dey et al. 2017), same process | batch 1 p50 / p99 | {signet['p50_ms']:.1f} / "
             f"{signet['p99_ms']:.1f} ms |",

@@ -24,7 +24,6 @@ CACHE_OPTION = click.option("--cache-dir", type=click.Path(file_okay=False, path
                             help="Where preprocessed canvases are cached.")
 
 
-
 def _zooms(_context: click.Context, _parameter: click.Parameter,
            value: str | None) -> tuple[float, ...] | None:
     """``--test-time-zooms``: comma-separated zooms, "" for none (``siamese.views``)."""

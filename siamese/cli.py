@@ -259,8 +259,13 @@ def _record_command(card: dict[str, Any], name: str) -> None:
         value = context.params.get(param.name or "")
         if value is None or value is False or value == param.default or not param.opts:
             continue
-        for item in value if isinstance(value, tuple) else [value]:
-            words += [param.opts[0]] if item is True else [param.opts[0], str(item)]
+        for item in value if getattr(param, "multiple", False) else [value]:
+            if item is True:
+                words.append(param.opts[0])
+            elif isinstance(item, tuple):  # a list in one value (--test-time-zooms 0.9,1.1; '' for none)
+                words += [param.opts[0], ",".join(f"{part:g}" for part in item)]
+            else:
+                words += [param.opts[0], str(item)]
     steps = [c for c in card.get("post_training_commands", []) if c.split()[:2] != ["sigverify", name]]
     card["post_training_commands"] = steps + [" ".join(shlex.quote(word) for word in words)]
 

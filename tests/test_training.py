@@ -143,7 +143,9 @@ def test_fit_head_sets_keeps_and_clears_the_test_time_zooms(trained, dataset, tm
     assert CliRunner().invoke(main, [*args, "--test-time-zooms", "0.9,1.1"]).exit_code == 0
     viewed = SignatureModel.load(copy)
     assert viewed.zooms == (0.9, 1.1)
-    assert json.loads(card_path_for(copy).read_text())["test_time_zooms"] == [0.9, 1.1]
+    card = json.loads(card_path_for(copy).read_text())
+    assert card["test_time_zooms"] == [0.9, 1.1]
+    assert "--test-time-zooms 0.9,1.1" in card["post_training_commands"][-1], "as it was typed"
     shown = CliRunner().invoke(main, ["model-card", "--model", str(copy)]).stdout
     assert "the canvas drawn 0.9 and 1.1 times as large (3 twin passes per image)" in shown
     assert not np.allclose(viewed.head.get_layer("similarity").get_weights()[0], plain_kernel), \
@@ -152,6 +154,7 @@ def test_fit_head_sets_keeps_and_clears_the_test_time_zooms(trained, dataset, tm
     assert SignatureModel.load(copy).zooms == (0.9, 1.1), "fit-head without the option keeps the card's"
     assert CliRunner().invoke(main, [*args, "--test-time-zooms", ""]).exit_code == 0
     assert SignatureModel.load(copy).zooms == ()
+    assert card_path_for(copy).read_text().count("--test-time-zooms ''") == 1
 
 
 @pytest.mark.parametrize("value", ["1", "0.9,x", "0.9,0.9", "3"])

@@ -63,6 +63,19 @@ def test_zoomed_draws_each_canvas_larger_or_smaller_about_its_centre() -> None:
     assert zoomed(corner, 1.5).sum() == 0.0, "ink pushed past the edge is cut"
 
 
+@pytest.mark.parametrize("zoom", [0.9, 1.1, 0.5, 2.0, 0.73, 1.37])
+def test_zoomed_gives_the_pixels_of_scipys_bilinear_affine_transform(zoom) -> None:
+    from scipy import ndimage
+
+    batch = np.random.default_rng(0).random((3, CANVAS_HEIGHT, CANVAS_WIDTH, 1)).astype(np.float32)
+    centre = np.array([(CANVAS_HEIGHT - 1) / 2, (CANVAS_WIDTH - 1) / 2])
+    offset = centre - centre / zoom
+    expected = np.stack([ndimage.affine_transform(canvas[..., 0], np.full(2, 1 / zoom), offset=offset,
+                                                  order=1, mode="constant", cval=0.0)[..., None]
+                         for canvas in batch])
+    np.testing.assert_allclose(zoomed(batch, zoom), expected, atol=1e-6)
+
+
 def test_average_views_embeds_every_view_in_one_call_and_gives_the_unit_mean() -> None:
     batch = np.concatenate([box_canvas(), zoomed(box_canvas(), 0.7)])
     calls = []

@@ -4,8 +4,8 @@ Each canvas is embedded as it is and redrawn at other sizes about its centre (``
 vectors are averaged and made unit length again, for references and queries alike (what a model
 card's ``test_time_zooms`` makes the service do). Same models, same trials (the ``sigverify
 evaluate`` protocol, 5 reference draws), the head and rule of each model's card unchanged: only the
-embeddings differ, so the comparison is paired. The skilled EER does not
-depend on the threshold or on the normalisation's centre (a constant shift of every score).
+embeddings differ, so the comparison is paired. The skilled EER does not depend on the threshold or
+on the normalisation's centre (a constant shift of every score).
 
     python -m bench.tta --lodo PREFIX            # every writer of each run's held-out dataset
     python -m bench.tta --model M.keras          # the model's validation writers

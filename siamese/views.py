@@ -64,7 +64,8 @@ def zooms_from_card(card: dict[str, Any]) -> tuple[float, ...]:
     Raises:
         ModelError: not a list of distinct numbers in ``ZOOM_RANGE`` other than 1.
     """
-    return checked_zooms(card.get("test_time_zooms") or ())
+    zooms = card.get("test_time_zooms")
+    return () if zooms is None else checked_zooms(zooms)
 
 
 def checked_zooms(values: Any) -> tuple[float, ...]:

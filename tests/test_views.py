@@ -120,7 +120,8 @@ def test_the_zooms_are_part_of_the_model_version(model_path, tmp_path):
     assert viewed.save(saved) == model_version(file_sha256(saved), ZOOMS) == viewed.version
 
 
-@pytest.mark.parametrize("zooms", [[1.0], [0.9, 0.9], [0.4], [2.5], ["0.9"], [True], 0.9, {"zoom": 0.9}])
+@pytest.mark.parametrize("zooms", [[1.0], [0.9, 0.9], [0.4], [2.5], ["0.9"], [True], 0.9, {"zoom": 0.9},
+                                   0, "", [float("nan")]])
 def test_a_card_with_unusable_zooms_is_refused_with_a_clear_error(model_path, tmp_path, zooms):
     copy = model_copy(model_path, tmp_path, zooms)
     with pytest.raises(ModelError, match="test_time_zooms"):

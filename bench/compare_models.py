@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -81,6 +82,15 @@ def compare(path_a: Path, path_b: Path, split: str, seeds: int, rounds: int) -> 
     if sorted(model_b.card["split"][split]) != writers:
         raise SystemExit("the two models were not trained on the same split")
     trials_a, trials_b = writer_trials(model_a, writers, seeds), writer_trials(model_b, writers, seeds)
+    found = paired_difference(trials_a, trials_b, rounds)
+    return {"writers": found["writers"], "reference_draws": seeds, "eer_skilled_a": found["eer_a"],
+            "eer_skilled_b": found["eer_b"], "difference": found["difference"],
+            "interval_95": found["interval_95"]}
+
+
+def paired_difference(trials_a: WriterTrials, trials_b: WriterTrials, rounds: int) -> dict[str, Any]:
+    """Pooled skilled EER of A and of B on the writers both have, B - A, and its 95% interval over
+    ``rounds`` resamples of those writers with replacement (seed 0)."""
     writers = sorted(set(trials_a) & set(trials_b))
     rng = np.random.default_rng(0)
     differences = []
@@ -89,8 +99,8 @@ def compare(path_a: Path, path_b: Path, split: str, seeds: int, rounds: int) -> 
         differences.append(pooled_eer(trials_b, sample) - pooled_eer(trials_a, sample))
     low, high = np.percentile(differences, [2.5, 97.5])
     eer_a, eer_b = pooled_eer(trials_a, writers), pooled_eer(trials_b, writers)
-    return {"writers": len(writers), "reference_draws": seeds, "eer_skilled_a": eer_a,
-            "eer_skilled_b": eer_b, "difference": eer_b - eer_a, "interval_95": [float(low), float(high)]}
+    return {"writers": len(writers), "eer_a": eer_a, "eer_b": eer_b, "difference": eer_b - eer_a,
+            "interval_95": [float(low), float(high)]}
 
 
 def main() -> None:

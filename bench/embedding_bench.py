@@ -6,7 +6,8 @@ also the decode and preprocessing alone, the part both share. ``sigverify`` is t
 the service runs it (the LiteRT runtime, ``siamese.litert``), ``sigverify_tensorflow`` the same
 model embedding with TensorFlow, as SigNet does. ``sigverify_views`` and ``sigverify_one_view`` are
 the shipped model (LiteRT) with test-time views (``siamese.views``: its card's zooms, else 0.9 and
-1.1) and without them, so the cost of the views is measured side by side whether the card has them.
+1.1) and without them: one of them is ``sigverify`` itself, the other the same model with the views
+switched, so their cost is measured side by side whether the card has them.
 
     python -m bench.embedding_bench [--rounds 200] [--json]
 """
@@ -110,15 +111,15 @@ def run(rounds: int = 200) -> dict:
 
     model = SignatureModel.load()
     tensorflow_model = SignatureModel.load(runtime="tensorflow")
-    views, one_view = SignatureModel.load(), SignatureModel.load()
-    views.zooms, one_view.zooms = model.zooms or VIEW_ZOOMS, ()
+    switched = SignatureModel.load()
+    switched.zooms = () if model.zooms else VIEW_ZOOMS
     signet, signet_embed = signet_embedder()
     images = sample_images()
     ours = measure(lambda image: model.embed([image]), model.embed, images, rounds)
     ours_tensorflow = measure(lambda image: tensorflow_model.embed([image]), tensorflow_model.embed, images,
                               rounds)
-    with_views = measure(lambda image: views.embed([image]), views.embed, images, rounds)
-    without_views = measure(lambda image: one_view.embed([image]), one_view.embed, images, rounds)
+    other = measure(lambda image: switched.embed([image]), switched.embed, images, rounds)
+    with_views, without_views = (ours, other) if model.zooms else (other, ours)
     theirs = measure(lambda image: signet_embed([image]), signet_embed, images, rounds)
     preprocessing = measure(preprocess, lambda batch: [preprocess(image) for image in batch], images, rounds)
     return {
@@ -126,7 +127,7 @@ def run(rounds: int = 200) -> dict:
                     "python": platform.python_version(), "tensorflow": tf.__version__},
         "sigverify": {**ours, "runtime": model.runtime},
         "sigverify_tensorflow": ours_tensorflow,
-        "sigverify_views": {**with_views, "zooms": list(views.zooms)},
+        "sigverify_views": {**with_views, "zooms": list(model.zooms or switched.zooms)},
         "sigverify_one_view": without_views,
         "signet": theirs,
         "preprocess": preprocessing,  # decode and preprocessing alone (part of both models' times)

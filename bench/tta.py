@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare_models import NAMES, pooled_eer, writer_trials
+from bench.compare_models import NAMES, paired_difference, writer_trials
 
 DEFAULT_ZOOMS = (0.9, 1.1)
 
@@ -33,16 +33,10 @@ def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int,
     plain = writer_trials(model, writers, seeds)
     model.zooms = zooms
     averaged = writer_trials(model, writers, seeds)
-    kept = sorted(set(plain) & set(averaged))
-    rng = np.random.default_rng(0)
-    differences = []
-    for _ in range(rounds):
-        sample = rng.choice(kept, size=len(kept), replace=True)
-        differences.append(pooled_eer(averaged, sample) - pooled_eer(plain, sample))
-    low, high = np.percentile(differences, [2.5, 97.5])
-    eer_plain, eer_averaged = pooled_eer(plain, kept), pooled_eer(averaged, kept)
-    return {"writers": len(kept), "eer_skilled_plain": eer_plain, "eer_skilled_averaged": eer_averaged,
-            "difference": eer_averaged - eer_plain, "interval_95": [float(low), float(high)]}
+    found = paired_difference(plain, averaged, rounds)
+    return {"writers": found["writers"], "eer_skilled_plain": found["eer_a"],
+            "eer_skilled_averaged": found["eer_b"], "difference": found["difference"],
+            "interval_95": found["interval_95"]}
 
 
 def main() -> None:

@@ -47,7 +47,7 @@ bench: install
 	$(BIN)/python -m bench.run
 
 lodo: install
-	LODO_CARD=siamese/weights/siamese_signature.json LODO_TRAIN_ARGS="--keep last" bench/lodo.sh
+	LODO_CARD=siamese/weights/siamese_signature.json LODO_TRAIN_ARGS="--keep last --test-time-zooms 0.9,1.1" bench/lodo.sh
 
 crossval: install
 	bench/crossval.sh

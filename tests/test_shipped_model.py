@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for, file_sha256
+from siamese.model import SHIPPED_MODEL, SignatureModel, card_path_for, version_of
 
 DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -30,7 +30,8 @@ def test_shipped_file_loads_with_safe_mode_and_no_custom_objects():
 
 def test_shipped_card_describes_the_model(shipped):
     card = json.loads(card_path_for(SHIPPED_MODEL).read_text())
-    assert shipped.version == file_sha256(SHIPPED_MODEL)
+    assert shipped.version == version_of(SHIPPED_MODEL)
+    assert shipped.zooms == tuple(card.get("test_time_zooms") or ())
     assert 0.0 < shipped.threshold < 1.0
     assert card["threshold"] == pytest.approx(shipped.threshold)
     for key in ("command", "split", "hyperparameters", "training_seconds", "parameters", "test", "head_fit"):

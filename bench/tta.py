@@ -9,6 +9,10 @@ on the normalisation's centre (a constant shift of every score).
 
     python -m bench.tta --lodo PREFIX            # every writer of each run's held-out dataset
     python -m bench.tta --model M.keras          # the model's validation writers
+
+``--baseline-zooms`` compares two sets of views instead of views against none (the card's own
+zooms are ignored: both sides are set here). Results name the sides ``baseline`` and ``candidate``
+(files kept before 2026-12-05 call them ``plain`` and ``averaged``).
 """
 
 from __future__ import annotations
@@ -26,16 +30,17 @@ DEFAULT_ZOOMS = (0.9, 1.1)
 
 
 def paired(model: Any, writers: list[str], zooms: tuple[float, ...], seeds: int,
-           rounds: int) -> dict[str, Any]:
-    """Skilled EER of the plain and the averaged embeddings on the same trials, the difference
-    (averaged - plain) and its 95% bootstrap interval over writers."""
-    model.zooms = ()
-    plain = writer_trials(model, writers, seeds)
+           rounds: int, baseline: tuple[float, ...] = ()) -> dict[str, Any]:
+    """Skilled EER of the embeddings averaged over the ``baseline`` zooms (none: the canvas alone)
+    and over ``zooms`` on the same trials, the difference (candidate - baseline) and its 95%
+    bootstrap interval over writers."""
+    model.zooms = baseline
+    before = writer_trials(model, writers, seeds)
     model.zooms = zooms
-    averaged = writer_trials(model, writers, seeds)
-    found = paired_difference(plain, averaged, rounds)
-    return {"writers": found["writers"], "eer_skilled_plain": found["eer_a"],
-            "eer_skilled_averaged": found["eer_b"], "difference": found["difference"],
+    after = writer_trials(model, writers, seeds)
+    found = paired_difference(before, after, rounds)
+    return {"writers": found["writers"], "eer_skilled_baseline": found["eer_a"],
+            "eer_skilled_candidate": found["eer_b"], "difference": found["difference"],
             "interval_95": found["interval_95"]}
 
 
@@ -49,23 +54,26 @@ def main() -> None:
     source.add_argument("--lodo", help="prefix of bench/lodo.sh runs (PREFIX-DATASET/model.keras)")
     source.add_argument("--model", type=Path, help="a model with a card: its validation writers")
     parser.add_argument("--zooms", type=float, nargs="+", default=list(DEFAULT_ZOOMS))
+    parser.add_argument("--baseline-zooms", type=float, nargs="*", default=[],
+                        help="the views compared against (default none: the canvas alone)")
     parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--runtime", default="tensorflow", help="what embeds (siamese.litert.RUNTIMES)")
     args = parser.parse_args()
-    zooms = tuple(args.zooms)
-    results: dict[str, Any] = {"zooms": list(zooms), "reference_draws": args.seeds}
+    zooms, baseline = tuple(args.zooms), tuple(args.baseline_zooms)
+    results: dict[str, Any] = {"zooms": list(zooms), "baseline_zooms": list(baseline),
+                               "reference_draws": args.seeds}
     if args.model:
         model = SignatureModel.load(args.model, runtime=args.runtime)
         results["validation"] = paired(model, sorted(model.card["split"]["validation"]), zooms, args.seeds,
-                                       args.rounds)
+                                       args.rounds, baseline)
     else:
         for name in NAMES:
             model = SignatureModel.load(Path(f"{args.lodo}-{name}") / "model.keras", runtime=args.runtime)
             writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
-            results[name] = paired(model, writers, zooms, args.seeds, args.rounds)
+            results[name] = paired(model, writers, zooms, args.seeds, args.rounds, baseline)
             print(name, json.dumps(results[name]), flush=True)
-        for key in ("eer_skilled_plain", "eer_skilled_averaged", "difference"):
+        for key in ("eer_skilled_baseline", "eer_skilled_candidate", "difference"):
             results[f"mean_{key}"] = float(np.mean([results[name][key] for name in NAMES]))
     print(json.dumps(results, indent=1))
 

@@ -7,9 +7,10 @@ the service runs it (the LiteRT runtime, ``siamese.litert``), ``sigverify_tensor
 model embedding with TensorFlow, as SigNet does. ``sigverify_views`` and ``sigverify_one_view`` are
 the shipped model (LiteRT) with test-time views (``siamese.views``: its card's zooms, else 0.9 and
 1.1) and without them: one of them is ``sigverify`` itself, the other the same model with the views
-switched, so their cost is measured side by side whether the card has them.
+switched, so their cost is measured side by side whether the card has them. ``--zooms`` measures
+the model as if its card named those zooms instead (``--zooms`` alone: none).
 
-    python -m bench.embedding_bench [--rounds 200] [--json]
+    python -m bench.embedding_bench [--rounds 200] [--json] [--zooms Z [Z ...]]
 """
 
 from __future__ import annotations
@@ -102,8 +103,9 @@ def sample_images(count: int = 32) -> list[bytes]:
     return [png_bytes(synthetic_signature(i % 8, i, size=(560, 240))) for i in range(count)]
 
 
-def run(rounds: int = 200) -> dict:
-    """Measure both models side by side; returns the result dict."""
+def run(rounds: int = 200, zooms: tuple[float, ...] | None = None) -> dict:
+    """Measure both models side by side; returns the result dict. ``zooms``: the shipped model's
+    test-time zooms for this run (None: its card's)."""
     import tensorflow as tf
 
     from siamese.model import SignatureModel
@@ -111,6 +113,8 @@ def run(rounds: int = 200) -> dict:
 
     model = SignatureModel.load()
     tensorflow_model = SignatureModel.load(runtime="tensorflow")
+    if zooms is not None:
+        model.zooms = tensorflow_model.zooms = zooms
     switched = SignatureModel.load()
     switched.zooms = () if model.zooms else VIEW_ZOOMS
     signet, signet_embed = signet_embedder()
@@ -159,8 +163,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=200)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--zooms", type=float, nargs="*",
+                        help="the model's test-time zooms (default: its card's)")
     args = parser.parse_args()
-    result = run(args.rounds)
+    result = run(args.rounds, None if args.zooms is None else tuple(args.zooms))
     if args.json:
         print(json.dumps(result, indent=1))
         return

@@ -310,3 +310,19 @@ def test_crossval_scores_with_the_rule_asked_for_and_refuses_to_compare_two_rule
     same = _crossval_main(monkeypatch, capsys, saved_dir / "cv.npz", root / "cv", "--seeds", "2",
                           "--rounds", "20", "--top", "0")
     assert same["b_minus_a"]["last"]["difference"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_ensemble_fuses_logits_and_measures_the_fusion_against_both_models():
+    from bench.ensemble import against_singles, fuse
+
+    labels = np.array([1, 1, 0, 0])
+    first = {"w1": (labels, np.array([0.9, 0.6, 0.7, 0.1])), "w2": (labels, np.array([0.9, 0.8, 0.1, 0.2]))}
+    second = {"w1": (labels, np.array([0.9, 0.8, 0.1, 0.65])), "w2": (labels, np.array([0.9, 0.8, 0.1, 0.2]))}
+    fused = fuse(first, second)
+    # logit(0.6) + logit(0.8) > logit(0.7) + logit(0.1): the fusion ranks w1's forgery below both genuine
+    assert fused["w1"][1][1] > fused["w1"][1][2]
+    assert fused["w2"][1] == pytest.approx(np.log(first["w2"][1] / (1 - first["w2"][1])))
+    found = against_singles(fused, first, second, rounds=50)
+    assert found["eer_skilled"] == 0.0 and found["difference"] < 0
+    with pytest.raises(ValueError, match="same trials of w1"):
+        fuse(first, {"w1": (labels[::-1], first["w1"][1]), "w2": second["w2"]})

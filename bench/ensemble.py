@@ -1,0 +1,99 @@
+"""Two independently trained twins fused: held-out skilled EER against each one alone.
+
+For two ``bench/lodo.sh`` runs (same recipe, different seeds), every writer of each held-out dataset
+is scored (the ``sigverify evaluate`` protocol, ``--seeds`` reference draws) by each run's model alone
+with its card's test-time views, and by the two fused: the mean of their decision logits (each model
+its own head, rule and normalisation centre) with the views off (``fused_one_view``) and on
+(``fused_views``). A fusion's ``difference`` is its EER minus the mean of the two single models' EERs
+on the same trials, with a 95% interval from resampling writers. The rule it answers is
+``bench/cv-results/RULE-two-twins.md``:
+
+    python -m bench.ensemble runs/lodo-s8 runs/lodo-s8b
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.compare_models import NAMES, WriterTrials, embed_writer_set, pooled_eer, writer_trials
+
+
+def fuse(first: WriterTrials, second: WriterTrials) -> WriterTrials:
+    """Per writer: the same labels, and the mean of the two models' decision logits."""
+    from siamese.scoring import logit
+
+    fused = {}
+    for writer, (labels, scores) in first.items():
+        other_labels, other_scores = second[writer]
+        if not np.array_equal(labels, other_labels):
+            raise ValueError(f"the two models were not scored on the same trials of {writer}")
+        fused[writer] = (labels, (logit(scores) + logit(other_scores)) / 2)
+    return fused
+
+
+def against_singles(fused: WriterTrials, first: WriterTrials, second: WriterTrials,
+                    rounds: int) -> dict[str, Any]:
+    """EER of ``fused``, minus the mean EER of the two single models, and its 95% interval over
+    resamples of the writers (seed 0)."""
+    writers = sorted(fused)
+
+    def difference(sample) -> float:
+        return pooled_eer(fused, sample) - (pooled_eer(first, sample) + pooled_eer(second, sample)) / 2
+
+    rng = np.random.default_rng(0)
+    spread = [difference(rng.choice(writers, size=len(writers), replace=True)) for _ in range(rounds)]
+    low, high = np.percentile(spread, [2.5, 97.5])
+    return {"eer_skilled": pooled_eer(fused, writers), "difference": difference(writers),
+            "interval_95": [float(low), float(high)]}
+
+
+def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int,
+             rounds: int) -> dict[str, Any]:
+    """The two single models (card views) and both fusions on ``writers``."""
+    from siamese.model import SignatureModel
+
+    models = [SignatureModel.load(path) for path in (first_path, second_path)]
+    singles, plain = [], []
+    for model in models:
+        singles.append(writer_trials(model, writers, seeds, embed_writer_set(model, writers)))
+        views, model.zooms = model.zooms, ()
+        plain.append(writer_trials(model, writers, seeds, embed_writer_set(model, writers)))
+        model.zooms = views
+    return {
+        "writers": len(singles[0]),
+        "eer_skilled_first": pooled_eer(singles[0], sorted(singles[0])),
+        "eer_skilled_second": pooled_eer(singles[1], sorted(singles[1])),
+        "fused_one_view": against_singles(fuse(*plain), *singles, rounds),
+        "fused_views": against_singles(fuse(*singles), *singles, rounds),
+    }
+
+
+def main() -> None:
+    from bench.compare_models import DATASETS
+    from siamese.datasets import load_dataset
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first", help="prefix of one bench/lodo.sh run (PREFIX-DATASET/model.keras)")
+    parser.add_argument("second", help="prefix of the other run, same recipe, another seed")
+    parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
+    parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    args = parser.parse_args()
+    results: dict[str, Any] = {"runs": [args.first, args.second], "reference_draws": args.seeds}
+    for name in NAMES:
+        writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
+        first, second = (Path(f"{prefix}-{name}") / "model.keras" for prefix in (args.first, args.second))
+        results[name] = held_out(first, second, writers, args.seeds, args.rounds)
+        print(name, json.dumps(results[name]), flush=True)
+    for fusion in ("fused_one_view", "fused_views"):
+        results[f"mean_difference_{fusion}"] = float(np.mean([results[name][fusion]["difference"]
+                                                              for name in NAMES]))
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

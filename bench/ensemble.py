@@ -8,19 +8,33 @@ its own head, rule and normalisation centre) with the views off (``fused_one_vie
 on the same trials, with a 95% interval from resampling writers. The rule it answers is
 ``bench/cv-results/RULE-two-twins.md``:
 
-    python -m bench.ensemble runs/lodo-s8 runs/lodo-s8b
+    python -m bench.ensemble runs/lodo-s8 runs/lodo-s8b [--embedding-level]
+
+``--embedding-level`` also scores one embedding per signature with one head, as the service would
+(views off): the two unit vectors side by side (``concat512``) and that concatenation projected on its
+256 principal axes and made unit length again (``pca256``). The projection and each head (the card's
+head-fit settings) are fitted on the first run's training writers; each is compared, paired, with
+``fused_one_view``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from bench.compare_models import NAMES, WriterTrials, embed_writer_set, pooled_eer, writer_trials
+from bench.compare_models import (
+    NAMES,
+    WriterTrials,
+    embed_writer_set,
+    paired_difference,
+    pooled_eer,
+    writer_trials,
+)
 
 
 def fuse(first: WriterTrials, second: WriterTrials) -> WriterTrials:
@@ -52,25 +66,78 @@ def against_singles(fused: WriterTrials, first: WriterTrials, second: WriterTria
             "interval_95": [float(low), float(high)]}
 
 
-def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int,
-             rounds: int) -> dict[str, Any]:
-    """The two single models (card views) and both fusions on ``writers``."""
+def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int, rounds: int,
+             embedding_level: bool = False) -> dict[str, Any]:
+    """The two single models (card views) and both fusions on ``writers`` (and with
+    ``embedding_level`` the two single-embedding designs)."""
     from siamese.model import SignatureModel
 
     models = [SignatureModel.load(path) for path in (first_path, second_path)]
-    singles, plain = [], []
+    singles, plain, plain_embedded = [], [], []
     for model in models:
         singles.append(writer_trials(model, writers, seeds, embed_writer_set(model, writers)))
         views, model.zooms = model.zooms, ()
-        plain.append(writer_trials(model, writers, seeds, embed_writer_set(model, writers)))
+        plain_embedded.append(embed_writer_set(model, writers))
+        plain.append(writer_trials(model, writers, seeds, plain_embedded[-1]))
         model.zooms = views
-    return {
+    score_fusion = fuse(*plain)
+    found = {
         "writers": len(singles[0]),
         "eer_skilled_first": pooled_eer(singles[0], sorted(singles[0])),
         "eer_skilled_second": pooled_eer(singles[1], sorted(singles[1])),
-        "fused_one_view": against_singles(fuse(*plain), *singles, rounds),
+        "fused_one_view": against_singles(score_fusion, *singles, rounds),
         "fused_views": against_singles(fuse(*singles), *singles, rounds),
     }
+    if embedding_level:
+        for name, trials in one_embedding(models, plain_embedded, writers, seeds).items():
+            found[name] = paired_difference(score_fusion, trials, rounds)
+    return found
+
+
+def principal_projection(vectors: np.ndarray, dimensions: int) -> Callable[[np.ndarray], np.ndarray]:
+    """Rows (centred) onto the ``dimensions`` principal axes of the non-zero rows of ``vectors``, made
+    unit length (zero rows, unusable images, play no part in the fit)."""
+    usable = vectors[np.linalg.norm(vectors, axis=1) > 0]
+    centre = usable.mean(axis=0)
+    axes = np.linalg.svd(usable - centre, full_matrices=False)[2][:dimensions]
+
+    def projected(rows: np.ndarray) -> np.ndarray:
+        out = (rows - centre) @ axes.T
+        return (out / np.linalg.norm(out, axis=1, keepdims=True)).astype(np.float32)
+
+    return projected
+
+
+def one_embedding(models: list[Any], held: list[Any], writers: list[str],
+                  seeds: int) -> dict[str, WriterTrials]:
+    """Trials of ``writers`` scored through one embedding per signature and one head: ``concat512``
+    and ``pca256`` (module docstring), views off; ``held`` is each model's ``embed_writer_set`` of
+    ``writers`` without views."""
+    import keras
+
+    from siamese.head_fit import fit_head
+    from siamese.model import SignatureModel
+    from siamese.network import NetworkConfig, build_head, build_siamese, build_twin
+
+    training = sorted(models[0].card["split"]["train"])
+    trained = []
+    for model in models:
+        views, model.zooms = model.zooms, ()
+        trained.append(embed_writer_set(model, training))
+        model.zooms = views
+    side_by_side = np.hstack([trained[0][0], trained[1][0]]) / np.sqrt(2.0)
+    held_side_by_side = np.hstack([held[0][0], held[1][0]]) / np.sqrt(2.0)
+    projected = principal_projection(side_by_side, 256)
+    results = {}
+    for name, transform in (("concat512", lambda v: v.astype(np.float32)), ("pca256", projected)):
+        train_vectors, held_vectors = transform(side_by_side), transform(held_side_by_side)
+        dimension = train_vectors.shape[1]
+        keras.utils.set_random_seed(0)  # the scorer's twin is never used: only its head is fitted
+        scorer = SignatureModel(build_siamese(build_twin(NetworkConfig(embedding_dim=dimension)),
+                                              build_head(dimension)), name)
+        fit_head(scorer, train_vectors, trained[0][1], trained[0][2], training)
+        results[name] = writer_trials(scorer, writers, seeds, (held_vectors, held[0][1], held[0][2]))
+    return results
 
 
 def main() -> None:
@@ -82,12 +149,14 @@ def main() -> None:
     parser.add_argument("second", help="prefix of the other run, same recipe, another seed")
     parser.add_argument("--seeds", type=int, default=5, help="reference draws per writer")
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
+    parser.add_argument("--embedding-level", action="store_true",
+                        help="also score concat512 and pca256 (one embedding, one head)")
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": [args.first, args.second], "reference_draws": args.seeds}
     for name in NAMES:
         writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
         first, second = (Path(f"{prefix}-{name}") / "model.keras" for prefix in (args.first, args.second))
-        results[name] = held_out(first, second, writers, args.seeds, args.rounds)
+        results[name] = held_out(first, second, writers, args.seeds, args.rounds, args.embedding_level)
         print(name, json.dumps(results[name]), flush=True)
     for fusion in ("fused_one_view", "fused_views"):
         results[f"mean_difference_{fusion}"] = float(np.mean([results[name][fusion]["difference"]

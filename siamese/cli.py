@@ -95,13 +95,16 @@ UPDATED_MODEL_OPTION = click.option(
 @click.option("--tiny", is_flag=True, help="A much smaller network (for tests and smoke runs).")
 @click.option("--no-stem-pool", is_flag=True,
               help="Drop the stem's max pooling: every stage at twice the resolution each way.")
+@click.option("--embedding-dim", type=click.IntRange(8, 1024), default=None,
+              help="Length of the twin's vector (default 256; the service stores 256-d vectors, so another "
+                   "length is for research, e.g. one branch of two side by side).")
 @ZOOMS_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epochs, steps_per_epoch,
                   writers_per_batch, genuine_per_writer, forgeries_per_writer, learning_rate,
                   classifier_margin, seed, split_seed, no_augment, augment_profile, balance_datasets,
                   select_after_head_fit, ema_decay, keep, folds, fold, max_minutes, tiny, no_stem_pool,
-                  zooms, quiet) -> None:
+                  embedding_dim, zooms, quiet) -> None:
     """Train the twin and head on writer-disjoint splits of the given datasets."""
     from dataclasses import replace
 
@@ -126,6 +129,8 @@ def train_command(data_dirs, layout, cache_dir, out_path, work_dir, resume, epoc
         config = replace(config, network=TINY_NETWORK)
     if no_stem_pool:
         config = replace(config, network=replace(config.network, stem_pool=False))
+    if embedding_dim:
+        config = replace(config, network=replace(config.network, embedding_dim=embedding_dim))
     command = "sigverify " + " ".join(shlex.quote(arg) for arg in sys.argv[1:])
     try:
         card = train(data_dirs, out_path, config, work_dir=work_dir, resume=resume, progress=not quiet,

@@ -326,3 +326,21 @@ def test_ensemble_fuses_logits_and_measures_the_fusion_against_both_models():
     assert found["eer_skilled"] == 0.0 and found["difference"] < 0
     with pytest.raises(ValueError, match="same trials of w1"):
         fuse(first, {"w1": (labels[::-1], first["w1"][1]), "w2": second["w2"]})
+
+
+def test_principal_projection_keeps_the_spread_of_the_rows_and_ignores_unusable_ones():
+    from bench.ensemble import principal_projection
+
+    rng = np.random.default_rng(0)
+    plane = rng.normal(size=(2, 5))  # rows spread along two directions of five, off the origin
+    rows = 3.0 + rng.normal(size=(40, 2)) @ plane
+    with_unusable = np.vstack([rows, np.zeros((3, 5))])
+    project = principal_projection(with_unusable, 2)
+    assert np.allclose(project(with_unusable[:40]), principal_projection(rows, 2)(rows))
+    out = project(rows)
+    assert out.shape == (40, 2) and np.allclose(np.linalg.norm(out, axis=1), 1.0)
+    # two axes hold all of the spread: directions from the centre survive the projection
+    centred = rows - rows.mean(axis=0)
+    cosines = (centred / np.linalg.norm(centred, axis=1, keepdims=True)) @ (
+        centred / np.linalg.norm(centred, axis=1, keepdims=True)).T
+    assert np.allclose(out @ out.T, cosines, atol=1e-5)

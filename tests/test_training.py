@@ -335,16 +335,21 @@ def test_batch_composition_margin_and_stem_options_reach_the_sampler_the_network
     result = CliRunner().invoke(main, ["train", "--data", str(dataset), "--out", str(out), "--epochs", "1",
                                        "--cache-dir", str(tmp_path / "c"), "--genuine-per-writer", "3",
                                        "--forgeries-per-writer", "4", "--classifier-margin", "0.35",
-                                       "--no-stem-pool", "--test-time-zooms", "0.9,1.1", *TINY])
+                                       "--no-stem-pool", "--test-time-zooms", "0.9,1.1",
+                                       "--embedding-dim", "64", *TINY])
     assert result.exit_code == 0, result.output
     card = json.loads(card_path_for(out).read_text())
     hyperparameters = card["hyperparameters"]
     assert (hyperparameters["genuine_per_writer"], hyperparameters["forgeries_per_writer"]) == (3, 4)
     assert hyperparameters["classifier_margin"] == 0.35
     assert hyperparameters["network"]["stem_pool"] is False
+    assert hyperparameters["network"]["embedding_dim"] == 64
     assert hyperparameters["test_time_zooms"] == card["test_time_zooms"] == [0.9, 1.1]
     assert SignatureModel.load(out).zooms == (0.9, 1.1)
-    twin = SignatureModel.load(out, runtime="tensorflow").twin
+    loaded = SignatureModel.load(out, runtime="tensorflow")
+    canvas = np.zeros((1, CANVAS_HEIGHT, CANVAS_WIDTH, 1))
+    assert loaded.embedding_dim == 64 and loaded.embed_preprocessed(canvas).shape == (1, 64)
+    twin = loaded.twin
     layer_names = [layer.name for layer in twin.layers]
     assert "stem_conv" in layer_names and "stem_pool" not in layer_names
     # Without the pooling the first stage sees the stem's output at its own resolution (half the canvas).

@@ -67,9 +67,10 @@ def against_singles(fused: WriterTrials, first: WriterTrials, second: WriterTria
 
 
 def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int, rounds: int,
-             embedding_level: bool = False) -> dict[str, Any]:
-    """The two single models (card views) and both fusions on ``writers`` (and with
-    ``embedding_level`` the two single-embedding designs)."""
+             embedding_level: bool = False, branches: tuple[Path, Path] | None = None) -> dict[str, Any]:
+    """The two single models (card views) and both fusions on ``writers``; with ``embedding_level``
+    the two single-embedding designs, with ``branches`` two other models' vectors side by side
+    against the two single models."""
     from siamese.model import SignatureModel
 
     models = [SignatureModel.load(path) for path in (first_path, second_path)]
@@ -91,6 +92,15 @@ def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int
     if embedding_level:
         for name, trials in one_embedding(models, plain_embedded, writers, seeds).items():
             found[name] = paired_difference(score_fusion, trials, rounds)
+    if branches:
+        branch_models = [SignatureModel.load(path) for path in branches]
+        branch_embedded = []
+        for model in branch_models:
+            model.zooms = ()
+            branch_embedded.append(embed_writer_set(model, writers))
+        side_by_side = one_embedding(branch_models, branch_embedded, writers, seeds, project=False)
+        for name, trials in side_by_side.items():
+            found[f"branches_{name}"] = against_singles(trials, *singles, rounds)
     return found
 
 
@@ -108,11 +118,12 @@ def principal_projection(vectors: np.ndarray, dimensions: int) -> Callable[[np.n
     return projected
 
 
-def one_embedding(models: list[Any], held: list[Any], writers: list[str],
-                  seeds: int) -> dict[str, WriterTrials]:
-    """Trials of ``writers`` scored through one embedding per signature and one head: ``concat512``
-    and ``pca256`` (module docstring), views off; ``held`` is each model's ``embed_writer_set`` of
-    ``writers`` without views."""
+def one_embedding(models: list[Any], held: list[Any], writers: list[str], seeds: int,
+                  project: bool = True) -> dict[str, WriterTrials]:
+    """Trials of ``writers`` scored through one embedding per signature and one head: the two
+    models' vectors side by side (``concatN``, N numbers) and, with ``project``, that projected on its
+    256 principal axes (``pca256``; module docstring), views off; ``held`` is each model's
+    ``embed_writer_set`` of ``writers`` without views."""
     import keras
 
     from siamese.head_fit import fit_head
@@ -127,9 +138,12 @@ def one_embedding(models: list[Any], held: list[Any], writers: list[str],
         model.zooms = views
     side_by_side = np.hstack([trained[0][0], trained[1][0]]) / np.sqrt(2.0)
     held_side_by_side = np.hstack([held[0][0], held[1][0]]) / np.sqrt(2.0)
-    projected = principal_projection(side_by_side, 256)
+    designs: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = [
+        (f"concat{side_by_side.shape[1]}", lambda v: v.astype(np.float32))]
+    if project:
+        designs.append(("pca256", principal_projection(side_by_side, 256)))
     results = {}
-    for name, transform in (("concat512", lambda v: v.astype(np.float32)), ("pca256", projected)):
+    for name, transform in designs:
         train_vectors, held_vectors = transform(side_by_side), transform(held_side_by_side)
         dimension = train_vectors.shape[1]
         keras.utils.set_random_seed(0)  # the scorer's twin is never used: only its head is fitted
@@ -138,6 +152,11 @@ def one_embedding(models: list[Any], held: list[Any], writers: list[str],
         fit_head(scorer, train_vectors, trained[0][1], trained[0][2], training)
         results[name] = writer_trials(scorer, writers, seeds, (held_vectors, held[0][1], held[0][2]))
     return results
+
+
+def run_models(prefixes: list[str], dataset: str) -> tuple[Path, ...]:
+    """The model files of ``bench/lodo.sh`` runs ``prefixes`` that held out ``dataset``."""
+    return tuple(Path(f"{prefix}-{dataset}") / "model.keras" for prefix in prefixes)
 
 
 def main() -> None:
@@ -151,14 +170,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1000, help="bootstrap resamples")
     parser.add_argument("--embedding-level", action="store_true",
                         help="also score concat512 and pca256 (one embedding, one head)")
+    parser.add_argument("--branches", nargs=2, metavar="PREFIX",
+                        help="two more runs whose vectors side by side are scored against the first two")
     args = parser.parse_args()
-    results: dict[str, Any] = {"runs": [args.first, args.second], "reference_draws": args.seeds}
+    results: dict[str, Any] = {"runs": [args.first, args.second], "branches": args.branches,
+                               "reference_draws": args.seeds}
     for name in NAMES:
         writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
-        first, second = (Path(f"{prefix}-{name}") / "model.keras" for prefix in (args.first, args.second))
-        results[name] = held_out(first, second, writers, args.seeds, args.rounds, args.embedding_level)
+        first, second = run_models([args.first, args.second], name)
+        results[name] = held_out(first, second, writers, args.seeds, args.rounds, args.embedding_level,
+                                 run_models(args.branches, name) if args.branches else None)
         print(name, json.dumps(results[name]), flush=True)
-    for fusion in ("fused_one_view", "fused_views"):
+    for fusion in ("fused_one_view", "fused_views", "branches_concat256"):
+        if fusion not in results[NAMES[0]]:
+            continue
         results[f"mean_difference_{fusion}"] = float(np.mean([results[name][fusion]["difference"]
                                                               for name in NAMES]))
     print(json.dumps(results, indent=1))

@@ -8,13 +8,15 @@ its own head, rule and normalisation centre) with the views off (``fused_one_vie
 on the same trials, with a 95% interval from resampling writers. The rule it answers is
 ``bench/cv-results/RULE-two-twins.md``:
 
-    python -m bench.ensemble runs/lodo-s8 runs/lodo-s8b [--embedding-level]
+    python -m bench.ensemble runs/lodo-s8 runs/lodo-s8b [--embedding-level] [--datasets cedar ...]
 
 ``--embedding-level`` also scores one embedding per signature with one head, as the service would
 (views off): the two unit vectors side by side (``concat512``) and that concatenation projected on its
 256 principal axes and made unit length again (``pca256``). The projection and each head (the card's
 head-fit settings) are fitted on the first run's training writers; each is compared, paired, with
-``fused_one_view``.
+``fused_one_view``. ``--branches A B`` scores the vectors of two more runs (e.g. 128-d twins) side
+by side, made unit length, with one head fitted on A's training writers, against the two single
+models of the first two runs (views on), as the two fusions are.
 """
 
 from __future__ import annotations
@@ -74,21 +76,22 @@ def held_out(first_path: Path, second_path: Path, writers: list[str], seeds: int
     from siamese.model import SignatureModel
 
     models = [SignatureModel.load(path) for path in (first_path, second_path)]
-    singles, plain, plain_embedded = [], [], []
-    for model in models:
-        singles.append(writer_trials(model, writers, seeds, embed_writer_set(model, writers)))
-        views, model.zooms = model.zooms, ()
-        plain_embedded.append(embed_writer_set(model, writers))
-        plain.append(writer_trials(model, writers, seeds, plain_embedded[-1]))
-        model.zooms = views
-    score_fusion = fuse(*plain)
-    found = {
+    singles = [writer_trials(model, writers, seeds, embed_writer_set(model, writers)) for model in models]
+    found: dict[str, Any] = {
         "writers": len(singles[0]),
         "eer_skilled_first": pooled_eer(singles[0], sorted(singles[0])),
         "eer_skilled_second": pooled_eer(singles[1], sorted(singles[1])),
-        "fused_one_view": against_singles(score_fusion, *singles, rounds),
         "fused_views": against_singles(fuse(*singles), *singles, rounds),
     }
+    if not branches or embedding_level:  # the fusion without views (not needed to judge branches)
+        plain, plain_embedded = [], []
+        for model in models:
+            views, model.zooms = model.zooms, ()
+            plain_embedded.append(embed_writer_set(model, writers))
+            plain.append(writer_trials(model, writers, seeds, plain_embedded[-1]))
+            model.zooms = views
+        score_fusion = fuse(*plain)
+        found["fused_one_view"] = against_singles(score_fusion, *singles, rounds)
     if embedding_level:
         for name, trials in one_embedding(models, plain_embedded, writers, seeds).items():
             found[name] = paired_difference(score_fusion, trials, rounds)
@@ -172,20 +175,21 @@ def main() -> None:
                         help="also score concat512 and pca256 (one embedding, one head)")
     parser.add_argument("--branches", nargs=2, metavar="PREFIX",
                         help="two more runs whose vectors side by side are scored against the first two")
+    parser.add_argument("--datasets", nargs="+", choices=NAMES, default=list(NAMES),
+                        help="the held-out datasets to score (default all three)")
     args = parser.parse_args()
     results: dict[str, Any] = {"runs": [args.first, args.second], "branches": args.branches,
                                "reference_draws": args.seeds}
-    for name in NAMES:
+    for name in args.datasets:
         writers = sorted({record.writer for record in load_dataset(DATASETS / name)})
         first, second = run_models([args.first, args.second], name)
         results[name] = held_out(first, second, writers, args.seeds, args.rounds, args.embedding_level,
                                  run_models(args.branches, name) if args.branches else None)
         print(name, json.dumps(results[name]), flush=True)
     for fusion in ("fused_one_view", "fused_views", "branches_concat256"):
-        if fusion not in results[NAMES[0]]:
-            continue
-        results[f"mean_difference_{fusion}"] = float(np.mean([results[name][fusion]["difference"]
-                                                              for name in NAMES]))
+        if fusion in results[args.datasets[0]]:
+            results[f"mean_difference_{fusion}"] = float(np.mean([results[name][fusion]["difference"]
+                                                                  for name in args.datasets]))
     print(json.dumps(results, indent=1))
 
 
